@@ -1,0 +1,175 @@
+"""Attention scorers: ``dot``, ``general``, ``additive``, ``scaled_dot``, ``multihead``.
+
+Every scorer works on the same inputs, so models that differ only in their scorer are a fair
+comparison. Scorers are stateless between calls: :meth:`Scorer.prepare` projects the encoder
+memory into keys and values once per source sentence and returns them; the caller passes them
+back at every decoding step. Nothing is cached on ``self``, so one loaded model can serve many
+concurrent sessions.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+
+class Keys(NamedTuple):
+    """Per-sentence attention inputs, computed once by :meth:`Scorer.prepare`.
+
+    keys:   (batch, src_len, key_dim)  what the query is compared with
+    values: (batch, src_len, dim)      what the weights average into the context
+    mask:   (batch, src_len) bool      True at real source tokens, False at padding
+    """
+
+    keys: Tensor
+    values: Tensor
+    mask: Tensor
+
+    def select(self, index: Tensor) -> Keys:
+        """Rows ``index`` of the batch (e.g. one source sentence repeated for a beam).
+
+        index: (new_batch,) long
+        """
+        return Keys(self.keys[index], self.values[index], self.mask[index])
+
+
+class Scorer(nn.Module):
+    """Base class. ``dim`` is both the decoder state size and the encoder memory size."""
+
+    heads: int = 1
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def prepare(self, memory: Tensor, mask: Tensor) -> Keys:
+        """Project the encoder memory once per sentence.
+
+        memory: (batch, src_len, dim)
+        mask:   (batch, src_len) bool, True at real tokens
+        """
+        return Keys(memory, memory, mask)
+
+    def scores(self, query: Tensor, keys: Keys) -> Tensor:
+        """Unnormalised scores. query: (batch, dim) -> (batch, heads, src_len)."""
+        raise NotImplementedError
+
+    def forward(self, query: Tensor, keys: Keys) -> tuple[Tensor, Tensor]:
+        """Attend once.
+
+        query: (batch, dim) the decoder state asking where to look
+        keys:  from :meth:`prepare`
+        returns context (batch, dim) and weights (batch, heads, src_len); each weight row sums
+        to 1 and padded positions get exactly 0.
+        """
+        scores = self.scores(query, keys)
+        scores = scores.masked_fill(~keys.mask.unsqueeze(1), float("-inf"))
+        weights = torch.softmax(scores, dim=-1)
+        return self.combine(weights, keys), weights
+
+    def combine(self, weights: Tensor, keys: Keys) -> Tensor:
+        """weights: (batch, heads, src_len) -> context (batch, dim)."""
+        return torch.bmm(weights, keys.values).squeeze(1)
+
+
+class DotScorer(Scorer):
+    """Luong et al. (2015) dot: score = q . m."""
+
+    def scores(self, query: Tensor, keys: Keys) -> Tensor:
+        return torch.bmm(query.unsqueeze(1), keys.keys.transpose(1, 2))
+
+
+class ScaledDotScorer(DotScorer):
+    """Dot product divided by sqrt(dim), as in Vaswani et al. (2017)."""
+
+    def scores(self, query: Tensor, keys: Keys) -> Tensor:
+        return super().scores(query, keys) / math.sqrt(self.dim)
+
+
+class GeneralScorer(DotScorer):
+    """Luong et al. (2015) general (bilinear): score = q . (W m); W m is the key."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim)
+        self.key_proj = nn.Linear(dim, dim, bias=False)
+
+    def prepare(self, memory: Tensor, mask: Tensor) -> Keys:
+        return Keys(self.key_proj(memory), memory, mask)
+
+
+class AdditiveScorer(Scorer):
+    """Bahdanau et al. (2015) concat MLP: score = v . tanh(W_q q + W_k m)."""
+
+    def __init__(self, dim: int, attn_dim: int) -> None:
+        super().__init__(dim)
+        self.key_proj = nn.Linear(dim, attn_dim)
+        self.query_proj = nn.Linear(dim, attn_dim, bias=False)
+        self.energy = nn.Linear(attn_dim, 1, bias=False)
+
+    def prepare(self, memory: Tensor, mask: Tensor) -> Keys:
+        return Keys(self.key_proj(memory), memory, mask)
+
+    def scores(self, query: Tensor, keys: Keys) -> Tensor:
+        hidden = torch.tanh(keys.keys + self.query_proj(query).unsqueeze(1))
+        return self.energy(hidden).transpose(1, 2)
+
+
+class MultiHeadScorer(Scorer):
+    """Scaled dot-product attention in ``heads`` subspaces, concatenated and projected.
+
+    Keys and values are (batch, src_len, dim) holding heads side by side (head h owns
+    columns h*d .. (h+1)*d with d = dim / heads).
+    """
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__(dim)
+        if heads < 1 or dim % heads:
+            raise ValueError(f"multihead needs heads >= 1 dividing dim={dim}, got heads={heads}")
+        self.heads = heads
+        self.head_dim = dim // heads
+        self.query_proj = nn.Linear(dim, dim, bias=False)
+        self.key_proj = nn.Linear(dim, dim, bias=False)
+        self.value_proj = nn.Linear(dim, dim, bias=False)
+        self.out_proj = nn.Linear(dim, dim, bias=False)
+
+    def prepare(self, memory: Tensor, mask: Tensor) -> Keys:
+        return Keys(self.key_proj(memory), self.value_proj(memory), mask)
+
+    def _split(self, x: Tensor) -> Tensor:
+        """(batch, src_len, dim) -> (batch * heads, src_len, head_dim)."""
+        batch, src_len, _ = x.shape
+        x = x.view(batch, src_len, self.heads, self.head_dim).transpose(1, 2)
+        return x.reshape(batch * self.heads, src_len, self.head_dim)
+
+    def scores(self, query: Tensor, keys: Keys) -> Tensor:
+        batch = query.shape[0]
+        q = self.query_proj(query).view(batch * self.heads, 1, self.head_dim)
+        scores = torch.bmm(q, self._split(keys.keys).transpose(1, 2))
+        return scores.view(batch, self.heads, -1) / math.sqrt(self.head_dim)
+
+    def combine(self, weights: Tensor, keys: Keys) -> Tensor:
+        batch, heads, src_len = weights.shape
+        flat = weights.reshape(batch * heads, 1, src_len)
+        context = torch.bmm(flat, self._split(keys.values)).view(batch, self.dim)
+        return self.out_proj(context)
+
+
+SCORERS = ("dot", "general", "additive", "scaled_dot", "multihead")
+
+
+def build_scorer(name: str, dim: int, heads: int = 1, attn_dim: int | None = None) -> Scorer:
+    """The scorer registered as ``name`` for decoder/memory size ``dim``."""
+    if name == "dot":
+        return DotScorer(dim)
+    if name == "scaled_dot":
+        return ScaledDotScorer(dim)
+    if name == "general":
+        return GeneralScorer(dim)
+    if name == "additive":
+        return AdditiveScorer(dim, attn_dim or dim)
+    if name == "multihead":
+        return MultiHeadScorer(dim, heads)
+    raise ValueError(f"unknown attention scorer {name!r}; choose one of {', '.join(SCORERS)}")

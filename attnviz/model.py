@@ -1,0 +1,246 @@
+"""The attention RNN: bidirectional GRU encoder, GRU decoder with a pluggable scorer.
+
+The decoder follows Bahdanau et al. (2015): at step t the previous state s_{t-1} queries the
+source, the context c_t and the previous target embedding e(y_{t-1}) feed the GRU, and the
+output layer reads [s_t; c_t; e(y_{t-1})]. The attention row of step t is therefore exactly
+the one that produced output token y_t.
+
+Two paths compute the same function: :meth:`AttentionRNN.decode_step` (one step, used by every
+search) and :meth:`AttentionRNN.forward` (teacher forcing over a whole batch, used by training),
+which does once per batch everything that does not depend on the previous step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from .attention import SCORERS, Keys, build_scorer
+
+
+@dataclass
+class ModelConfig:
+    """Architecture sizes and special token ids. Serialised into ``config.json``."""
+
+    vocab_size: int
+    emb_dim: int = 256
+    enc_hidden: int = 256  # per direction
+    enc_layers: int = 1
+    dec_hidden: int = 256  # also the size of the encoder memory the scorer sees
+    scorer: str = "additive"
+    heads: int = 1  # multihead only
+    attn_dim: int = 256  # additive only
+    dropout: float = 0.2
+    tie_output: bool = True  # output layer shares the (joint) embedding matrix
+    pad_id: int = 0
+    unk_id: int = 1
+    bos_id: int = 2
+    eos_id: int = 3
+    max_src_len: int = 128  # source pieces, including the end-of-sentence token
+    max_tgt_len: int = 160  # decoding stops here
+
+    def __post_init__(self) -> None:
+        if self.scorer not in SCORERS:
+            raise ValueError(
+                f"unknown attention scorer {self.scorer!r}; choose one of {', '.join(SCORERS)}"
+            )
+        sizes = ("vocab_size", "emb_dim", "enc_hidden", "enc_layers", "dec_hidden", "heads")
+        for name in (*sizes, "attn_dim", "max_src_len", "max_tgt_len"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.scorer == "multihead" and self.dec_hidden % self.heads:
+            raise ValueError(f"heads={self.heads} must divide dec_hidden={self.dec_hidden}")
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        special = (self.pad_id, self.unk_id, self.bos_id, self.eos_id)
+        if len(set(special)) != 4 or not all(0 <= i < self.vocab_size for i in special):
+            raise ValueError(f"special token ids must be distinct and < vocab_size: {special}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
+        return cls(**data)
+
+    @property
+    def heads_used(self) -> int:
+        """Number of attention heads the scorer really has (1 unless multihead)."""
+        return self.heads if self.scorer == "multihead" else 1
+
+
+class Encoded(NamedTuple):
+    """A batch of encoded source sentences.
+
+    keys:   attention inputs (see :class:`attnviz.attention.Keys`)
+    hidden: (batch, dec_hidden) initial decoder state
+    """
+
+    keys: Keys
+    hidden: Tensor
+
+    def select(self, index: Tensor) -> Encoded:
+        """Rows ``index`` of the batch. index: (new_batch,) long."""
+        return Encoded(self.keys.select(index), self.hidden[index])
+
+
+class StepOutput(NamedTuple):
+    """One decoding step for a batch.
+
+    logprobs:  (batch, vocab) log-probabilities of the next token
+    hidden:    (batch, dec_hidden) the new decoder state s_t
+    context:   (batch, dec_hidden) the context vector c_t
+    attention: (batch, heads, src_len) the weights that produced c_t
+    """
+
+    logprobs: Tensor
+    hidden: Tensor
+    context: Tensor
+    attention: Tensor
+
+
+def gru_update(gates_in: Tensor, gates_hidden: Tensor, hidden: Tensor) -> Tensor:
+    """A GRU cell given its two pre-activations (PyTorch's gate order r, z, n).
+
+    gates_in:     (batch, 3 * hidden) W_i x + b_i
+    gates_hidden: (batch, 3 * hidden) W_h h + b_h
+    hidden:       (batch, hidden)
+    """
+    in_r, in_z, in_n = gates_in.chunk(3, dim=-1)
+    h_r, h_z, h_n = gates_hidden.chunk(3, dim=-1)
+    reset = torch.sigmoid(in_r + h_r)
+    update = torch.sigmoid(in_z + h_z)
+    new = torch.tanh(in_n + reset * h_n)
+    return new + update * (hidden - new)
+
+
+class AttentionRNN(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.embed = nn.Embedding(c.vocab_size, c.emb_dim, padding_idx=c.pad_id)
+        self.encoder = nn.GRU(
+            c.emb_dim,
+            c.enc_hidden,
+            num_layers=c.enc_layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=c.dropout if c.enc_layers > 1 else 0.0,
+        )
+        self.memory_proj = nn.Linear(2 * c.enc_hidden, c.dec_hidden)
+        self.bridge = nn.Linear(2 * c.enc_hidden, c.dec_hidden)
+        self.scorer = build_scorer(c.scorer, c.dec_hidden, c.heads, c.attn_dim)
+        # The decoder GRU's input weights are split by input so the embedding part can be
+        # applied to a whole target sequence at once during training.
+        self.gru_embed = nn.Linear(c.emb_dim, 3 * c.dec_hidden)
+        self.gru_context = nn.Linear(c.dec_hidden, 3 * c.dec_hidden, bias=False)
+        self.gru_hidden = nn.Linear(c.dec_hidden, 3 * c.dec_hidden)
+        self.pre_embed = nn.Linear(c.emb_dim, c.emb_dim)
+        self.pre_state = nn.Linear(c.dec_hidden, c.emb_dim, bias=False)
+        self.pre_context = nn.Linear(c.dec_hidden, c.emb_dim, bias=False)
+        self.output_bias = nn.Parameter(torch.zeros(c.vocab_size))
+        # With tie_output the logits use the (joint) embedding matrix, so there is no weight.
+        self.output_weight = None
+        if not c.tie_output:
+            self.output_weight = nn.Parameter(torch.empty(c.vocab_size, c.emb_dim))
+            nn.init.normal_(self.output_weight, std=c.emb_dim**-0.5)
+        nn.init.normal_(self.embed.weight, std=c.emb_dim**-0.5)
+        with torch.no_grad():
+            self.embed.weight[c.pad_id].zero_()
+        self.dropout = nn.Dropout(c.dropout)
+
+    def logits(self, pre: Tensor) -> Tensor:
+        """pre: (..., emb_dim) -> (..., vocab)."""
+        weight = self.embed.weight if self.output_weight is None else self.output_weight
+        return F.linear(pre, weight, self.output_bias)
+
+    def encode(self, src: Tensor, src_lengths: Tensor) -> Encoded:
+        """Encode a padded batch of source token ids.
+
+        src:         (batch, src_len) long, padded with pad_id
+        src_lengths: (batch,) long, true lengths (each >= 1)
+        """
+        emb = self.dropout(self.embed(src))
+        packed = pack_padded_sequence(
+            emb, src_lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        out, last = self.encoder(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])
+        memory = self.memory_proj(self.dropout(out))
+        hidden = torch.tanh(self.bridge(torch.cat([last[-2], last[-1]], dim=-1)))
+        mask = torch.arange(src.shape[1], device=src.device)[None, :] < src_lengths[:, None]
+        return Encoded(self.scorer.prepare(memory, mask), hidden)
+
+    def _attend_and_update(
+        self, gates_embed: Tensor, hidden: Tensor, keys: Keys
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Attention with the previous state, then the GRU update.
+
+        gates_embed: (batch, 3 * dec_hidden) the embedding's share of the GRU input gates
+        hidden:      (batch, dec_hidden) s_{t-1}
+        returns s_t (batch, dec_hidden), c_t (batch, dec_hidden), weights (batch, heads, src_len)
+        """
+        context, weights = self.scorer(hidden, keys)
+        gates_in = gates_embed + self.gru_context(context)
+        new_hidden = gru_update(gates_in, self.gru_hidden(hidden), hidden)
+        return new_hidden, context, weights
+
+    def decode_step(self, prev: Tensor, hidden: Tensor, encoded: Encoded) -> StepOutput:
+        """One decoding step.
+
+        prev:    (batch,) long, the previous target token (bos_id at the first step)
+        hidden:  (batch, dec_hidden) the previous decoder state
+        encoded: the source, with the same batch size
+        """
+        emb = self.embed(prev)
+        new_hidden, context, weights = self._attend_and_update(
+            self.gru_embed(emb), hidden, encoded.keys
+        )
+        pre = torch.tanh(
+            self.pre_state(new_hidden) + self.pre_context(context) + self.pre_embed(emb)
+        )
+        logprobs = torch.log_softmax(self.logits(pre), dim=-1)
+        return StepOutput(logprobs, new_hidden, context, weights)
+
+    def forward(
+        self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, return_attention: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        """Teacher-forced logits for a batch.
+
+        src:         (batch, src_len) long
+        src_lengths: (batch,) long
+        tgt_in:      (batch, tgt_len) long, bos_id followed by the target minus its last token
+        returns logits (batch, tgt_len, vocab) and, if asked, attention
+        (batch, tgt_len, heads, src_len)
+        """
+        encoded = self.encode(src, src_lengths)
+        emb = self.dropout(self.embed(tgt_in))
+        gates_embed = self.gru_embed(emb)  # (batch, tgt_len, 3 * dec_hidden), once per batch
+        hidden = encoded.hidden
+        states, contexts, weights = [], [], []
+        for t in range(tgt_in.shape[1]):
+            hidden, context, w = self._attend_and_update(gates_embed[:, t], hidden, encoded.keys)
+            states.append(hidden)
+            contexts.append(context)
+            if return_attention:
+                weights.append(w)
+        pre = torch.tanh(
+            self.pre_state(torch.stack(states, 1))
+            + self.pre_context(torch.stack(contexts, 1))
+            + self.pre_embed(emb)
+        )
+        logits = self.logits(self.dropout(pre))
+        attention = torch.stack(weights, 1) if return_attention else None
+        return logits, attention

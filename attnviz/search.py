@@ -1,0 +1,249 @@
+"""Decoding: greedy, beam search (n-best, full beam tree), forced decoding, prefix continuation.
+
+Every search runs :meth:`AttentionRNN.decode_step` for one source sentence and records, for
+each step of each hypothesis, the attention and top-k candidates of the very computation that
+chose the token. Results are plain dataclasses of token ids and numpy arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .model import AttentionRNN, Encoded, StepOutput
+
+
+@dataclass
+class StepTrace:
+    """What one decoding step of one hypothesis computed.
+
+    attention:     (heads, src_len) weights that produced the context
+    context:       (dec_hidden,) the context vector
+    top_ids:       (k,) the k most likely next tokens, best first
+    top_logprobs:  (k,) their log-probabilities
+    """
+
+    token: int
+    logprob: float
+    attention: np.ndarray
+    context: np.ndarray
+    top_ids: np.ndarray
+    top_logprobs: np.ndarray
+
+
+@dataclass
+class SearchResult:
+    """One hypothesis: ``tokens`` end with EOS when ``finished``."""
+
+    tokens: list[int]
+    logprob: float
+    score: float
+    finished: bool
+    steps: list[StepTrace]
+
+    @property
+    def token_logprobs(self) -> np.ndarray:
+        """(tgt_len,)"""
+        return np.array([s.logprob for s in self.steps], dtype=np.float32)
+
+    @property
+    def attention(self) -> np.ndarray:
+        """(tgt_len, heads, src_len)"""
+        return np.stack([s.attention for s in self.steps])
+
+
+@dataclass
+class TreeNode:
+    """A candidate the beam considered.
+
+    status: "kept" (expanded further), "finished" (ended with EOS, a complete hypothesis),
+    "pruned" (fell out of the beam), "stopped" (in the beam when the search ended).
+    ``parent`` is the id of the node it extends, -1 for the start.
+    """
+
+    id: int
+    step: int
+    parent: int
+    token: int
+    logprob: float
+    cumulative: float
+    status: str
+
+
+@dataclass
+class BeamResult:
+    hypotheses: list[SearchResult]  # best first, by length-normalised score
+    tree: list[TreeNode] = field(default_factory=list)
+
+
+def length_normalised(logprob: float, length: int, alpha: float) -> float:
+    """Score used to rank finished hypotheses: logprob / length ** alpha."""
+    return logprob / max(length, 1) ** alpha
+
+
+def _traces(out: StepOutput, top_k: int) -> tuple[np.ndarray, ...]:
+    """Per-row numpy copies of one step's attention, context and top-k."""
+    top_lp, top_ids = out.logprobs.topk(top_k, dim=-1)
+    return (
+        out.attention.numpy(),
+        out.context.numpy(),
+        top_ids.numpy(),
+        top_lp.numpy(),
+    )
+
+
+def _encode_one(model: AttentionRNN, src_ids: Sequence[int]) -> Encoded:
+    src = torch.tensor([list(src_ids)], dtype=torch.long)
+    return model.encode(src, torch.tensor([len(src_ids)]))
+
+
+@torch.inference_mode()
+def forced_decode(
+    model: AttentionRNN, src_ids: Sequence[int], tgt_ids: Sequence[int], top_k: int = 5
+) -> SearchResult:
+    """Score a given target (``tgt_ids`` should end with EOS) token by token."""
+    encoded = _encode_one(model, src_ids)
+    hidden = encoded.hidden
+    prev = torch.tensor([model.config.bos_id])
+    steps, total = [], 0.0
+    k = min(top_k, model.config.vocab_size)
+    for token in tgt_ids:
+        out = model.decode_step(prev, hidden, encoded)
+        attention, context, top_ids, top_lp = _traces(out, k)
+        logprob = float(out.logprobs[0, token])
+        total += logprob
+        steps.append(StepTrace(int(token), logprob, attention[0], context[0], top_ids[0], top_lp[0]))
+        hidden = out.hidden
+        prev = torch.tensor([int(token)])
+    finished = bool(tgt_ids) and tgt_ids[-1] == model.config.eos_id
+    return SearchResult(list(tgt_ids), total, total, finished, steps)
+
+
+@torch.inference_mode()
+def greedy_search(
+    model: AttentionRNN, src_ids: Sequence[int], max_len: int | None = None, top_k: int = 5
+) -> SearchResult:
+    """Pick the most likely token at every step until EOS or ``max_len`` tokens."""
+    cfg = model.config
+    max_len = max_len or cfg.max_tgt_len
+    encoded = _encode_one(model, src_ids)
+    hidden = encoded.hidden
+    prev = torch.tensor([cfg.bos_id])
+    steps, tokens, total = [], [], 0.0
+    k = min(top_k, cfg.vocab_size)
+    for _ in range(max_len):
+        out = model.decode_step(prev, hidden, encoded)
+        attention, context, top_ids, top_lp = _traces(out, k)
+        token, logprob = int(top_ids[0, 0]), float(top_lp[0, 0])
+        steps.append(StepTrace(token, logprob, attention[0], context[0], top_ids[0], top_lp[0]))
+        tokens.append(token)
+        total += logprob
+        if token == cfg.eos_id:
+            break
+        hidden, prev = out.hidden, torch.tensor([token])
+    finished = tokens[-1] == cfg.eos_id
+    return SearchResult(tokens, total, total, finished, steps)
+
+
+@dataclass
+class _Live:
+    """A hypothesis still in the beam."""
+
+    node: int
+    tokens: list[int]
+    logprob: float
+    steps: list[StepTrace]
+
+
+@torch.inference_mode()
+def beam_search(
+    model: AttentionRNN,
+    src_ids: Sequence[int],
+    beam_size: int = 5,
+    max_len: int | None = None,
+    top_k: int = 5,
+    alpha: float = 1.0,
+    prefix: Sequence[int] = (),
+) -> BeamResult:
+    """Beam search over one sentence, the beam batched, recording the whole tree.
+
+    At each step every live hypothesis proposes its ``beam_size`` best tokens; all proposals
+    are ranked by cumulative log-probability. Among the best ``beam_size`` of them an EOS
+    completes a hypothesis ("finished"); the best ``beam_size`` non-EOS proposals continue
+    ("kept"); all others are "pruned". The search ends when ``beam_size`` hypotheses are
+    finished or after ``max_len`` tokens. Finished hypotheses are ranked by
+    ``logprob / length ** alpha``.
+
+    ``prefix`` forces the first target tokens (continuation from a prefix); their nodes are
+    recorded like any other.
+    """
+    cfg = model.config
+    max_len = max(max_len or cfg.max_tgt_len, len(prefix) + 1)
+    encoded = _encode_one(model, src_ids)
+    k_trace = min(max(top_k, 1), cfg.vocab_size)
+    k_expand = min(beam_size, cfg.vocab_size)
+    tree: list[TreeNode] = []
+    live = [_Live(-1, [], 0.0, [])]
+    finished: list[_Live] = []
+    hidden = encoded.hidden
+    for t in range(max_len):
+        rows = torch.zeros(len(live), dtype=torch.long)
+        prev = torch.tensor([h.tokens[-1] if h.tokens else cfg.bos_id for h in live])
+        out = model.decode_step(prev, hidden, encoded.select(rows))
+        attention, context, top_ids, top_lp = _traces(out, max(k_trace, k_expand))
+        if t < len(prefix):
+            forced = int(prefix[t])
+            cand_ids = np.array([[forced]])
+            cand_lp = out.logprobs[:, forced : forced + 1].numpy()
+        else:
+            cand_ids, cand_lp = top_ids[:, :k_expand], top_lp[:, :k_expand]
+        proposals = []  # (cumulative, row, token, token logprob)
+        for row, hyp in enumerate(live):
+            for token, lp in zip(cand_ids[row], cand_lp[row]):
+                proposals.append((hyp.logprob + float(lp), row, int(token), float(lp)))
+        proposals.sort(key=lambda p: -p[0])
+        next_live: list[_Live] = []
+        next_rows: list[int] = []
+        for rank, (cumulative, row, token, lp) in enumerate(proposals):
+            parent = live[row]
+            trace = StepTrace(
+                token,
+                lp,
+                attention[row],
+                context[row],
+                top_ids[row, :k_trace],
+                top_lp[row, :k_trace],
+            )
+            node = TreeNode(len(tree), t, parent.node, token, lp, cumulative, "pruned")
+            tree.append(node)
+            extended = _Live(node.id, parent.tokens + [token], cumulative, parent.steps + [trace])
+            if token == cfg.eos_id:
+                if rank < beam_size and len(finished) < beam_size:
+                    node.status = "finished"
+                    finished.append(extended)
+            elif len(next_live) < beam_size and len(finished) < beam_size:
+                node.status = "kept"
+                next_live.append(extended)
+                next_rows.append(row)
+        live = next_live
+        if len(finished) >= beam_size or not live:
+            break
+        hidden = out.hidden[torch.tensor(next_rows)]
+    for hyp in live:
+        tree[hyp.node].status = "stopped"
+    ended = finished + (live if len(finished) < beam_size else [])
+    results = [
+        SearchResult(
+            h.tokens,
+            h.logprob,
+            length_normalised(h.logprob, len(h.tokens), alpha),
+            bool(h.tokens) and h.tokens[-1] == cfg.eos_id,
+            h.steps,
+        )
+        for h in ended
+    ]
+    results.sort(key=lambda r: (not r.finished, -r.score))
+    return BeamResult(results[:beam_size], tree)

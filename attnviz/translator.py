@@ -1,0 +1,289 @@
+"""The wrapper the UI and CLI use: ``load(path)``, ``translate(...)``, ``score(...)``.
+
+Results are plain dataclasses holding strings and numpy arrays, so nothing downstream needs
+torch (or Streamlit). A :class:`Translator` holds no per-call state: many threads may call it
+at once and each gets exactly what a lone caller would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .checkpoint import Checkpoint, load_checkpoint
+from .errors import InputError
+from .model import AttentionRNN
+from .search import SearchResult, TreeNode, beam_search, forced_decode, greedy_search
+from .tokenize import EOS_ID, EOS_PIECE, Tokenizer, group_words, normalize_text, word_of_piece
+
+
+@dataclass
+class Candidate:
+    """One of the top-k next tokens at a step."""
+
+    piece: str
+    prob: float
+    logprob: float
+
+
+@dataclass
+class Step:
+    """One output step.
+
+    attention:      (src_len,) mean over heads
+    head_attention: (heads, src_len)
+    context:        (dec_hidden,) the context vector the attention produced
+    """
+
+    index: int
+    piece: str
+    prob: float
+    logprob: float
+    candidates: list[Candidate]
+    attention: np.ndarray
+    head_attention: np.ndarray
+    context: np.ndarray
+
+
+@dataclass
+class Hypothesis:
+    """One entry of the n-best list.
+
+    attention:      (tgt_len, src_len), mean over heads
+    head_attention: (heads, tgt_len, src_len)
+    """
+
+    rank: int
+    pieces: list[str]
+    text: str
+    score: float
+    logprob: float
+    finished: bool
+    token_logprobs: np.ndarray
+    attention: np.ndarray
+    head_attention: np.ndarray
+    steps: list[Step]
+
+
+@dataclass
+class BeamNode:
+    """A node of the beam tree (see :class:`attnviz.search.TreeNode` for ``status``)."""
+
+    id: int
+    step: int
+    parent: int
+    piece: str
+    logprob: float
+    cumulative_logprob: float
+    status: str
+
+
+@dataclass
+class _Aligned:
+    """Source/target pieces and words shared by translations and scores."""
+
+    source: str
+    source_pieces: list[str]
+    target_pieces: list[str]
+    source_words: list[str]
+    target_words: list[str]
+    source_word_of_piece: list[int]
+    target_word_of_piece: list[int]
+    attention: np.ndarray  # (tgt_len, src_len), rows sum to 1
+    head_attention: np.ndarray | None  # (heads, tgt_len, src_len) for multi-head models
+    steps: list[Step]
+    truncated: bool  # the source was longer than the model's limit and was cut
+    model: str
+
+
+@dataclass
+class Translation(_Aligned):
+    text: str = ""
+    hypotheses: list[Hypothesis] = field(default_factory=list)
+    beam_tree: list[BeamNode] = field(default_factory=list)
+    beam_size: int = 1
+
+
+@dataclass
+class Score(_Aligned):
+    text: str = ""
+    token_logprobs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    logprob: float = 0.0
+
+
+class Translator:
+    """A loaded model with its tokenizer."""
+
+    def __init__(self, model: AttentionRNN, tokenizer: Tokenizer, name: str = "model") -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.name = name
+        self.config = model.config
+        self.checkpoint: Checkpoint | None = None
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Checkpoint) -> Translator:
+        translator = cls(checkpoint.model, checkpoint.tokenizer, checkpoint.name)
+        translator.checkpoint = checkpoint
+        return translator
+
+    # -- input ---------------------------------------------------------------------------
+
+    def source_ids(self, text: str, strict: bool = False) -> tuple[list[int], bool]:
+        """Token ids of ``text`` plus EOS, cut to the model's limit; and whether it was cut."""
+        if not isinstance(text, str) or not normalize_text(text):
+            raise InputError("the source text is empty: type a sentence to translate")
+        ids = self.tokenizer.encode(text)
+        limit = self.config.max_src_len - 1
+        truncated = len(ids) > limit
+        if truncated and strict:
+            raise InputError(
+                f"the source has {len(ids)} pieces, more than this model's limit of {limit}; "
+                "shorten it or allow truncation"
+            )
+        return ids[:limit] + [EOS_ID], truncated
+
+    def target_ids(self, target: str | Sequence[str], add_eos: bool = True) -> list[int]:
+        """Ids of a target given as text or as a list of pieces."""
+        if isinstance(target, str):
+            if not normalize_text(target):
+                raise InputError("the target text is empty: type a translation to score")
+            ids = self.tokenizer.encode(target)
+        else:
+            ids = [self.tokenizer.piece_to_id(p) for p in target if p != EOS_PIECE]
+        ids = ids[: self.config.max_tgt_len - 1]
+        return ids + [EOS_ID] if add_eos else ids
+
+    # -- public API ----------------------------------------------------------------------
+
+    def translate(
+        self,
+        text: str,
+        beam_size: int = 5,
+        n_best: int = 1,
+        top_k: int = 5,
+        max_len: int | None = None,
+        alpha: float = 1.0,
+        prefix: str | Sequence[str] | None = None,
+        strict: bool = False,
+    ) -> Translation:
+        """Translate ``text``. ``beam_size=1`` is greedy search. ``prefix`` (text or pieces)
+        forces the start of the translation and lets the model continue from there."""
+        if beam_size < 1 or n_best < 1 or top_k < 1:
+            raise InputError("beam_size, n_best and top_k must be at least 1")
+        src_ids, truncated = self.source_ids(text, strict)
+        prefix_ids = self.target_ids(prefix, add_eos=False) if prefix else []
+        if beam_size == 1 and not prefix_ids:
+            results = [greedy_search(self.model, src_ids, max_len, top_k)]
+            tree: list[TreeNode] = []
+        else:
+            beam = beam_search(self.model, src_ids, beam_size, max_len, top_k, alpha, prefix_ids)
+            results, tree = beam.hypotheses, beam.tree
+        hypotheses = [self._hypothesis(rank, r) for rank, r in enumerate(results[:n_best])]
+        best = hypotheses[0]
+        return Translation(
+            **self._aligned(text, src_ids, best.pieces, best.steps, truncated),
+            text=best.text,
+            hypotheses=hypotheses,
+            beam_tree=[self._node(n) for n in tree],
+            beam_size=beam_size,
+        )
+
+    def score(
+        self,
+        source: str,
+        target: str | Sequence[str],
+        top_k: int = 5,
+        strict: bool = False,
+    ) -> Score:
+        """Forced decoding of ``target`` (text, or a list of pieces) given ``source``."""
+        src_ids, truncated = self.source_ids(source, strict)
+        result = forced_decode(self.model, src_ids, self.target_ids(target), top_k)
+        pieces = [self.tokenizer.id_to_piece(t) for t in result.tokens]
+        steps = self._steps(result)
+        return Score(
+            **self._aligned(source, src_ids, pieces, steps, truncated),
+            text=self.tokenizer.decode(result.tokens),
+            token_logprobs=result.token_logprobs,
+            logprob=result.logprob,
+        )
+
+    # -- result building -----------------------------------------------------------------
+
+    def _steps(self, result: SearchResult) -> list[Step]:
+        piece = self.tokenizer.id_to_piece
+        return [
+            Step(
+                index=i,
+                piece=piece(s.token),
+                prob=float(np.exp(s.logprob)),
+                logprob=s.logprob,
+                candidates=[
+                    Candidate(piece(int(t)), float(np.exp(lp)), float(lp))
+                    for t, lp in zip(s.top_ids, s.top_logprobs)
+                ],
+                attention=s.attention.mean(axis=0),
+                head_attention=s.attention,
+                context=s.context,
+            )
+            for i, s in enumerate(result.steps)
+        ]
+
+    def _hypothesis(self, rank: int, result: SearchResult) -> Hypothesis:
+        heads = result.attention  # (tgt_len, heads, src_len)
+        return Hypothesis(
+            rank=rank,
+            pieces=[self.tokenizer.id_to_piece(t) for t in result.tokens],
+            text=self.tokenizer.decode(result.tokens),
+            score=result.score,
+            logprob=result.logprob,
+            finished=result.finished,
+            token_logprobs=result.token_logprobs,
+            attention=heads.mean(axis=1),
+            head_attention=heads.transpose(1, 0, 2),
+            steps=self._steps(result),
+        )
+
+    def _node(self, node: TreeNode) -> BeamNode:
+        return BeamNode(
+            node.id,
+            node.step,
+            node.parent,
+            self.tokenizer.id_to_piece(node.token),
+            node.logprob,
+            node.cumulative,
+            node.status,
+        )
+
+    def _aligned(
+        self,
+        source: str,
+        src_ids: list[int],
+        target_pieces: list[str],
+        steps: list[Step],
+        truncated: bool,
+    ) -> dict:
+        source_pieces = [self.tokenizer.id_to_piece(i) for i in src_ids]
+        heads = np.stack([s.head_attention for s in steps], axis=1)  # (heads, tgt, src)
+        return dict(
+            source=source,
+            source_pieces=source_pieces,
+            target_pieces=target_pieces,
+            source_words=group_words(self.tokenizer, source_pieces),
+            target_words=group_words(self.tokenizer, target_pieces),
+            source_word_of_piece=word_of_piece(source_pieces),
+            target_word_of_piece=word_of_piece(target_pieces),
+            attention=heads.mean(axis=0),
+            head_attention=heads if self.config.heads_used > 1 else None,
+            steps=steps,
+            truncated=truncated,
+            model=self.name,
+        )
+
+
+def load(path: str | Path) -> Translator:
+    """Load a checkpoint folder (validated, never unpickled) as a :class:`Translator`."""
+    return Translator.from_checkpoint(load_checkpoint(path))
