@@ -35,6 +35,10 @@ class Keys(NamedTuple):
         """
         return Keys(self.keys[index], self.values[index], self.mask[index])
 
+    def first(self, n: int) -> Keys:
+        """The first ``n`` rows of the batch, as views (no copy)."""
+        return Keys(self.keys[:n], self.values[:n], self.mask[:n])
+
 
 class Scorer(nn.Module):
     """Base class. ``dim`` is both the decoder state size and the encoder memory size."""

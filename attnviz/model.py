@@ -94,6 +94,10 @@ class Encoded(NamedTuple):
         """Rows ``index`` of the batch. index: (new_batch,) long."""
         return Encoded(self.keys.select(index), self.hidden[index])
 
+    def first(self, n: int) -> Encoded:
+        """The first ``n`` rows of the batch, as views (no copy)."""
+        return Encoded(self.keys.first(n), self.hidden[:n])
+
 
 class StepOutput(NamedTuple):
     """One decoding step for a batch.

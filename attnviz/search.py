@@ -115,7 +115,9 @@ def forced_decode(
         attention, context, top_ids, top_lp = _traces(out, k)
         logprob = float(out.logprobs[0, token])
         total += logprob
-        steps.append(StepTrace(int(token), logprob, attention[0], context[0], top_ids[0], top_lp[0]))
+        steps.append(
+            StepTrace(int(token), logprob, attention[0], context[0], top_ids[0], top_lp[0])
+        )
         hidden = out.hidden
         prev = torch.tensor([int(token)])
     finished = bool(tgt_ids) and tgt_ids[-1] == model.config.eos_id
@@ -182,17 +184,17 @@ def beam_search(
     """
     cfg = model.config
     max_len = max(max_len or cfg.max_tgt_len, len(prefix) + 1)
-    encoded = _encode_one(model, src_ids)
+    # The beam shares one source: repeat its keys once, then take views of the live rows.
+    encoded = _encode_one(model, src_ids).select(torch.zeros(beam_size, dtype=torch.long))
     k_trace = min(max(top_k, 1), cfg.vocab_size)
     k_expand = min(beam_size, cfg.vocab_size)
     tree: list[TreeNode] = []
     live = [_Live(-1, [], 0.0, [])]
     finished: list[_Live] = []
-    hidden = encoded.hidden
+    hidden = encoded.hidden[:1]
     for t in range(max_len):
-        rows = torch.zeros(len(live), dtype=torch.long)
         prev = torch.tensor([h.tokens[-1] if h.tokens else cfg.bos_id for h in live])
-        out = model.decode_step(prev, hidden, encoded.select(rows))
+        out = model.decode_step(prev, hidden, encoded.first(len(live)))
         attention, context, top_ids, top_lp = _traces(out, max(k_trace, k_expand))
         if t < len(prefix):
             forced = int(prefix[t])
@@ -202,7 +204,7 @@ def beam_search(
             cand_ids, cand_lp = top_ids[:, :k_expand], top_lp[:, :k_expand]
         proposals = []  # (cumulative, row, token, token logprob)
         for row, hyp in enumerate(live):
-            for token, lp in zip(cand_ids[row], cand_lp[row]):
+            for token, lp in zip(cand_ids[row], cand_lp[row], strict=True):
                 proposals.append((hyp.logprob + float(lp), row, int(token), float(lp)))
         proposals.sort(key=lambda p: -p[0])
         next_live: list[_Live] = []

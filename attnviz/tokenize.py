@@ -98,7 +98,7 @@ def group_words(tokenizer: Tokenizer, pieces: Sequence[str]) -> list[str]:
     """The words of ``pieces`` as text (byte pieces decoded back to what was typed)."""
     mapping = word_of_piece(pieces)
     groups: list[list[str]] = [[] for _ in range(mapping[-1] + 1 if mapping else 0)]
-    for piece, word in zip(pieces, mapping):
+    for piece, word in zip(pieces, mapping, strict=True):
         groups[word].append(piece)
     return [
         EOS_PIECE if group == [EOS_PIECE] else tokenizer.decode_pieces(group) for group in groups

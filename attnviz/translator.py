@@ -223,7 +223,7 @@ class Translator:
                 logprob=s.logprob,
                 candidates=[
                     Candidate(piece(int(t)), float(np.exp(lp)), float(lp))
-                    for t, lp in zip(s.top_ids, s.top_logprobs)
+                    for t, lp in zip(s.top_ids, s.top_logprobs, strict=True)
                 ],
                 attention=s.attention.mean(axis=0),
                 head_attention=s.attention,

@@ -81,7 +81,7 @@ def test_concurrent_translations_equal_sequential_ones(reversal_translator):
     expected = [reversal_translator.translate(s, beam_size=3, n_best=3) for s in sentences]
     with ThreadPoolExecutor(max_workers=8) as pool:
         got = list(pool.map(lambda s: reversal_translator.translate(s, 3, 3), sentences))
-    for e, g in zip(expected, got):
+    for e, g in zip(expected, got, strict=True):
         assert [h.pieces for h in g.hypotheses] == [h.pieces for h in e.hypotheses]
         np.testing.assert_array_equal(g.attention, e.attention)
         assert [h.score for h in g.hypotheses] == [h.score for h in e.hypotheses]

@@ -1,0 +1,186 @@
+"""``attnviz bench``: interactive latency of the translator, as medians of repeated runs.
+
+With a bundled checkpoint it times real sentences. Without one (a fresh clone before any
+training), it times an untrained model of the flagship's size (hidden 256, 8k vocabulary)
+with decoding held to a fixed number of steps, so the figure measures the same amount of work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from .model import AttentionRNN, ModelConfig
+from .tokenize import train_tokenizer
+from .translator import Translator, load
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "pretrained" / "en-fr-additive"
+SENTENCE_WORDS = (5, 20, 40)
+
+
+@dataclass
+class Timing:
+    name: str
+    median_ms: float
+    p95_ms: float
+    runs: int
+
+
+def time_call(name: str, fn: Callable[[], object], runs: int = 20, warmup: int = 2) -> Timing:
+    """Median and 95th percentile wall time of ``fn`` over ``runs`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+    return Timing(name, statistics.median(times), p95, runs)
+
+
+def untrained_flagship(seed: int = 0) -> tuple[Translator, list[str]]:
+    """An untrained model of the flagship's size and a tokenizer over pseudo-words."""
+    rng = random.Random(seed)
+    syllables = [a + b for a in "bdfgklmnprstvz" for b in "aeiou"]
+    words = ["".join(rng.choices(syllables, k=rng.randint(1, 4))) for _ in range(20000)]
+    texts = [" ".join(rng.choices(words, k=12)) for _ in range(20000)]
+    tokenizer = train_tokenizer(texts, vocab_size=8000)
+    torch.manual_seed(seed)
+    model = AttentionRNN(ModelConfig(vocab_size=tokenizer.vocab_size))
+    sentences = [" ".join(rng.choices(words, k=n)) for n in SENTENCE_WORDS]
+    return Translator(model, tokenizer, "untrained hidden-256 8k-vocab"), sentences
+
+
+def real_sentences() -> list[str]:
+    base = [
+        "The",
+        "little",
+        "girl",
+        "in",
+        "the",
+        "red",
+        "coat",
+        "was",
+        "running",
+        "across",
+        "the",
+        "old",
+        "bridge",
+        "while",
+        "her",
+        "brother",
+        "waited",
+        "near",
+        "the",
+        "station",
+        "with",
+        "two",
+        "dogs",
+        "and",
+        "a",
+        "large",
+        "bag",
+        "of",
+        "apples",
+        "for",
+        "their",
+        "grandmother",
+        "who",
+        "lived",
+        "in",
+        "the",
+        "small",
+        "house",
+        "at",
+        "the",
+        "end",
+        "of",
+        "the",
+        "long",
+        "street",
+    ]
+    return [" ".join(base[:n]) + "." for n in SENTENCE_WORDS]
+
+
+def run_bench(checkpoint: Path | None = None, runs: int = 20) -> dict:
+    """Time translation and scoring; returns a JSON-ready dict."""
+    if checkpoint is None and DEFAULT_CHECKPOINT.is_dir():
+        checkpoint = DEFAULT_CHECKPOINT
+    if checkpoint is not None:
+        translator, sentences = load(checkpoint), real_sentences()
+    else:
+        translator, sentences = untrained_flagship()
+    timings = []
+    for words, sentence in zip(SENTENCE_WORDS, sentences, strict=True):
+        steps = None
+        if checkpoint is None:
+            # An untrained model rarely ends a sentence: hold it to a usual translation length.
+            steps = round(1.2 * len(translator.source_ids(sentence)[0]))
+        for beam in (1, 5):
+            timings.append(
+                time_call(
+                    f"translate {words} words, beam {beam}, n-best {beam}, top-k 5",
+                    lambda s=sentence, b=beam, m=steps: translator.translate(
+                        s, beam_size=b, n_best=b, top_k=5, max_len=m
+                    ),
+                    runs,
+                )
+            )
+    reference = translator.translate(sentences[1], beam_size=5).hypotheses[0].pieces
+    timings.append(
+        time_call(
+            "score (forced decoding) 20 words",
+            lambda: translator.score(sentences[1], reference),
+            runs,
+        )
+    )
+    return {
+        "model": translator.name,
+        "machine": machine_description(),
+        "torch": torch.__version__,
+        "timings": [asdict(t) for t in timings],
+    }
+
+
+def machine_description() -> str:
+    """CPU model, core count and torch's thread count."""
+    cpu = platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [
+            ln.split(":", 1)[1].strip()
+            for ln in cpuinfo.read_text().splitlines()
+            if ln.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
+    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+
+
+def format_table(result: dict) -> str:
+    lines = [
+        f"model: {result['model']}",
+        f"machine: {result['machine']}, torch {result['torch']}",
+        f"{'what':58} {'median ms':>10} {'p95 ms':>8} {'runs':>5}",
+    ]
+    for t in result["timings"]:
+        lines.append(f"{t['name']:58} {t['median_ms']:10.1f} {t['p95_ms']:8.1f} {t['runs']:5d}")
+    return "\n".join(lines)
+
+
+def main(checkpoint: str | None, runs: int, json_path: str | None) -> int:
+    result = run_bench(Path(checkpoint) if checkpoint else None, runs)
+    print(format_table(result))
+    if json_path:
+        Path(json_path).write_text(json.dumps(result, indent=2))
+    return 0

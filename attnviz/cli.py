@@ -1,0 +1,191 @@
+"""The ``attnviz`` command: one function per subcommand, all returning an exit code.
+
+Exit codes: 0 success; 1 some input lines could not be translated (the others were);
+2 unusable invocation (bad arguments, unreadable model or input file, missing app).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import AttnvizError, InputError
+from .translator import Translation, Translator, load
+
+# app.py lives at the repository root, next to the package (an editable install or a clone).
+APP_PATH = Path(__file__).resolve().parent.parent / "app.py"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _error(message: str) -> None:
+    print(f"attnviz: {message}", file=sys.stderr)
+
+
+# -- translate ------------------------------------------------------------------------------
+
+
+def _as_json(line_number: int, t: Translation) -> dict[str, Any]:
+    # float64 before rounding: a rounded float32 prints as 0.12340000271797180.
+    attention = t.attention.astype("float64").round(4).tolist()
+    return {
+        "line": line_number,
+        "text": t.text,
+        "source_pieces": t.source_pieces,
+        "target_pieces": t.target_pieces,
+        "attention": attention,
+        "hypotheses": [
+            {"rank": h.rank, "text": h.text, "score": h.score, "logprob": h.logprob}
+            for h in t.hypotheses
+        ],
+        "truncated": t.truncated,
+    }
+
+
+def _format(line_number: int, t: Translation, args: argparse.Namespace) -> str:
+    if args.json:
+        return json.dumps(_as_json(line_number, t), ensure_ascii=False)
+    if args.n_best > 1:
+        return "\n".join(f"{h.rank} ||| {h.score:.4f} ||| {h.text}" for h in t.hypotheses)
+    return t.text
+
+
+def _translate_lines(translator: Translator, lines: Iterable[str], args: argparse.Namespace) -> int:
+    failed = False
+    for number, line in enumerate(lines, start=1):
+        try:
+            t = translator.translate(
+                line.rstrip("\r\n"), beam_size=args.beam, n_best=args.n_best, max_len=args.max_len
+            )
+            out = _format(number, t, args)
+        except InputError as exc:
+            _error(f"line {number}: {exc}")
+            failed = True
+            # Keep one output record per input line so outputs can be pasted next to inputs.
+            out = json.dumps({"line": number, "error": str(exc)}) if args.json else ""
+        # Flushed per line so that interactive use and pipes see each result at once.
+        print(out, flush=True)
+    return 1 if failed else 0
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    """Translate source lines (stdin or ``-i FILE``), one output record per line."""
+    if args.n_best > args.beam:
+        _error(f"--n-best {args.n_best} needs --beam of at least {args.n_best}")
+        return 2
+    try:
+        translator = load(args.model)
+    except AttnvizError as exc:
+        _error(str(exc))
+        return 2
+    source = args.input or "standard input"
+    try:
+        if args.input is None:
+            return _translate_lines(translator, sys.stdin, args)
+        with open(args.input, encoding="utf-8") as lines:
+            return _translate_lines(translator, lines, args)
+    except OSError as exc:
+        _error(f"cannot read {source}: {exc.strerror}")
+    except UnicodeDecodeError:
+        _error(f"{source} is not UTF-8 text")
+    return 2
+
+
+# -- app ------------------------------------------------------------------------------------
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    """Run the Streamlit app in this Python environment."""
+    if not APP_PATH.is_file():
+        _error(
+            f"the web app entry point {APP_PATH} is missing; `attnviz app` runs from a clone "
+            "of the repository (pip install -e .)"
+        )
+        return 2
+    command = [sys.executable, "-m", "streamlit", "run", str(APP_PATH)]
+    if args.port is not None:
+        command += ["--server.port", str(args.port)]
+    try:
+        return subprocess.run(command, check=False).returncode
+    except KeyboardInterrupt:
+        # Ctrl+C reaches Streamlit too and it shuts down itself; no traceback from us.
+        return 130
+
+
+# -- entry point ----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="attnviz",
+        description="See what an attention-based RNN translator looks at.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, title="commands")
+
+    app = commands.add_parser("app", help="launch the web app (same as `streamlit run app.py`)")
+    app.add_argument(
+        "--port",
+        type=_positive_int,
+        metavar="N",
+        help="port to serve on (default: Streamlit's, usually 8501)",
+    )
+    app.set_defaults(func=cmd_app)
+
+    translate = commands.add_parser(
+        "translate",
+        help="lines in, translations out",
+        description=(
+            "Translate one sentence per line. Output has one line per input line; with "
+            "--n-best N each input gives up to N lines `rank ||| score ||| text` (rank 0 is "
+            "the best, score is the length-normalised log-probability). A line that cannot "
+            "be translated is reported on stderr and gives one empty line (with --json, an "
+            'object with "error"); the exit code is then 1.'
+        ),
+    )
+    translate.add_argument("-m", "--model", required=True, help="checkpoint folder")
+    translate.add_argument(
+        "-i", "--input", metavar="FILE", help="file of source lines (default: stdin)"
+    )
+    translate.add_argument(
+        "--beam",
+        type=_positive_int,
+        default=5,
+        metavar="N",
+        help="beam size; 1 is greedy (default 5)",
+    )
+    translate.add_argument(
+        "--n-best",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="hypotheses per input (default 1)",
+    )
+    translate.add_argument(
+        "--max-len",
+        type=_positive_int,
+        metavar="N",
+        help="most target pieces (default: the model's limit)",
+    )
+    translate.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per line: text, pieces, attention, hypotheses, truncated",
+    )
+    translate.set_defaults(func=cmd_translate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``attnviz`` command line; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    return args.func(args)
