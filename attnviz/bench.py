@@ -53,7 +53,8 @@ def untrained_flagship(seed: int = 0) -> tuple[Translator, list[str]]:
     """An untrained model of the flagship's size and a tokenizer over pseudo-words."""
     rng = random.Random(seed)
     syllables = [a + b for a in "bdfgklmnprstvz" for b in "aeiou"]
-    words = ["".join(rng.choices(syllables, k=rng.randint(1, 4))) for _ in range(20000)]
+    # Few enough pseudo-words that each becomes one piece, as most words of real text do.
+    words = ["".join(rng.choices(syllables, k=rng.randint(1, 3))) for _ in range(4000)]
     texts = [" ".join(rng.choices(words, k=12)) for _ in range(20000)]
     tokenizer = train_tokenizer(texts, vocab_size=8000)
     torch.manual_seed(seed)
@@ -123,24 +124,24 @@ def run_bench(checkpoint: Path | None = None, runs: int = 20) -> dict:
         translator, sentences = untrained_flagship()
     timings = []
     for words, sentence in zip(SENTENCE_WORDS, sentences, strict=True):
-        steps = None
-        if checkpoint is None:
-            # An untrained model rarely ends a sentence: hold it to a usual translation length.
-            steps = round(1.2 * len(translator.source_ids(sentence)[0]))
+        pieces = len(translator.source_ids(sentence)[0])
+        # An untrained model rarely ends a sentence: hold it to a usual translation length.
+        steps = None if checkpoint else round(1.2 * pieces)
         for beam in (1, 5):
             timings.append(
                 time_call(
-                    f"translate {words} words, beam {beam}, n-best {beam}, top-k 5",
+                    f"translate {words} words ({pieces} pieces), beam {beam}, n-best {beam}",
                     lambda s=sentence, b=beam, m=steps: translator.translate(
                         s, beam_size=b, n_best=b, top_k=5, max_len=m
                     ),
                     runs,
                 )
             )
-    reference = translator.translate(sentences[1], beam_size=5).hypotheses[0].pieces
+    steps = None if checkpoint else round(1.2 * len(translator.source_ids(sentences[1])[0]))
+    reference = translator.translate(sentences[1], beam_size=5, max_len=steps).target_pieces
     timings.append(
         time_call(
-            "score (forced decoding) 20 words",
+            f"score (forced decoding) 20 words, {len(reference)} target pieces",
             lambda: translator.score(sentences[1], reference),
             runs,
         )
@@ -178,7 +179,9 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main(checkpoint: str | None, runs: int, json_path: str | None) -> int:
+def main(checkpoint: str | None, runs: int, json_path: str | None, threads: int | None) -> int:
+    if threads:
+        torch.set_num_threads(threads)
     result = run_bench(Path(checkpoint) if checkpoint else None, runs)
     print(format_table(result))
     if json_path:

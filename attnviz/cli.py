@@ -122,6 +122,20 @@ def cmd_app(args: argparse.Namespace) -> int:
         return 130
 
 
+# -- bench ----------------------------------------------------------------------------------
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Time translation and scoring; print a table (and write JSON with --json FILE)."""
+    from . import bench  # imported here: it trains a throwaway tokenizer when it has to
+
+    try:
+        return bench.main(args.model, args.runs, args.json, args.threads)
+    except AttnvizError as exc:
+        _error(str(exc))
+        return 2
+
+
 # -- entry point ----------------------------------------------------------------------------
 
 
@@ -182,6 +196,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="one JSON object per line: text, pieces, attention, hypotheses, truncated",
     )
     translate.set_defaults(func=cmd_translate)
+
+    bench = commands.add_parser(
+        "bench",
+        help="latency figures (median and p95 of repeated runs)",
+        description=(
+            "Time translate (greedy and beam 5, 5/20/40-word sentences, with all traces) and "
+            "score. Uses -m MODEL, else pretrained/en-fr-additive, else an untrained model "
+            "of the same size (hidden 256, 8k vocabulary) held to a fixed number of steps."
+        ),
+    )
+    bench.add_argument("-m", "--model", help="checkpoint folder to time")
+    bench.add_argument("--runs", type=_positive_int, default=20, metavar="N")
+    bench.add_argument("--threads", type=_positive_int, metavar="N", help="torch threads")
+    bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

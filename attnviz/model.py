@@ -146,14 +146,10 @@ class AttentionRNN(nn.Module):
         self.memory_proj = nn.Linear(2 * c.enc_hidden, c.dec_hidden)
         self.bridge = nn.Linear(2 * c.enc_hidden, c.dec_hidden)
         self.scorer = build_scorer(c.scorer, c.dec_hidden, c.heads, c.attn_dim)
-        # The decoder GRU's input weights are split by input so the embedding part can be
-        # applied to a whole target sequence at once during training.
-        self.gru_embed = nn.Linear(c.emb_dim, 3 * c.dec_hidden)
-        self.gru_context = nn.Linear(c.dec_hidden, 3 * c.dec_hidden, bias=False)
+        # Decoder GRU: input [e(y_{t-1}); c_t], then the output layer's input [s_t; c_t; e].
+        self.gru_input = nn.Linear(c.emb_dim + c.dec_hidden, 3 * c.dec_hidden)
         self.gru_hidden = nn.Linear(c.dec_hidden, 3 * c.dec_hidden)
-        self.pre_embed = nn.Linear(c.emb_dim, c.emb_dim)
-        self.pre_state = nn.Linear(c.dec_hidden, c.emb_dim, bias=False)
-        self.pre_context = nn.Linear(c.dec_hidden, c.emb_dim, bias=False)
+        self.pre_output = nn.Linear(2 * c.dec_hidden + c.emb_dim, c.emb_dim)
         self.output_bias = nn.Parameter(torch.zeros(c.vocab_size))
         # With tie_output the logits use the (joint) embedding matrix, so there is no weight.
         self.output_weight = None
@@ -169,6 +165,32 @@ class AttentionRNN(nn.Module):
         """pre: (..., emb_dim) -> (..., vocab)."""
         weight = self.embed.weight if self.output_weight is None else self.output_weight
         return F.linear(pre, weight, self.output_bias)
+
+    def freeze(self) -> AttentionRNN:
+        """Switch to inference: eval mode, and the output layer repacked once for oneDNN.
+
+        The output layer is most of a decoding step; oneDNN's inner product computes the same
+        float32 product about 1.5x faster than the default GEMM for a beam's few rows. The
+        packed copy is read-only and shared by all callers; ``train()`` drops it.
+        """
+        self.eval()
+        weight = self.embed.weight if self.output_weight is None else self.output_weight
+        packed = (weight.detach().to_mkldnn(), self.output_bias.detach().to_mkldnn())
+        # Kept out of the module tree on purpose: a cache of the weights, never saved.
+        self.__dict__["_packed_output"] = packed
+        return self
+
+    def train(self, mode: bool = True) -> AttentionRNN:
+        if mode:
+            self.__dict__["_packed_output"] = None
+        return super().train(mode)
+
+    def _step_logits(self, pre: Tensor) -> Tensor:
+        """pre: (batch, emb_dim) -> (batch, vocab), through the packed layer when frozen."""
+        packed = self.__dict__.get("_packed_output")
+        if packed is None:
+            return self.logits(pre)
+        return torch._C._nn.mkldnn_linear(pre.to_mkldnn(), *packed).to_dense()
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> Encoded:
         """Encode a padded batch of source token ids.
@@ -188,16 +210,17 @@ class AttentionRNN(nn.Module):
         return Encoded(self.scorer.prepare(memory, mask), hidden)
 
     def _attend_and_update(
-        self, gates_embed: Tensor, hidden: Tensor, keys: Keys
+        self, gates_embed: Tensor, hidden: Tensor, keys: Keys, context_weight: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """Attention with the previous state, then the GRU update.
+        """One training step of the recurrence: attention with s_{t-1}, then the GRU update.
 
-        gates_embed: (batch, 3 * dec_hidden) the embedding's share of the GRU input gates
-        hidden:      (batch, dec_hidden) s_{t-1}
+        gates_embed:    (batch, 3 * dec_hidden) the embedding's share of the GRU input gates
+        hidden:         (batch, dec_hidden) s_{t-1}
+        context_weight: (3 * dec_hidden, dec_hidden) the context's columns of gru_input
         returns s_t (batch, dec_hidden), c_t (batch, dec_hidden), weights (batch, heads, src_len)
         """
         context, weights = self.scorer(hidden, keys)
-        gates_in = gates_embed + self.gru_context(context)
+        gates_in = gates_embed + F.linear(context, context_weight)
         new_hidden = gru_update(gates_in, self.gru_hidden(hidden), hidden)
         return new_hidden, context, weights
 
@@ -209,13 +232,11 @@ class AttentionRNN(nn.Module):
         encoded: the source, with the same batch size
         """
         emb = self.embed(prev)
-        new_hidden, context, weights = self._attend_and_update(
-            self.gru_embed(emb), hidden, encoded.keys
-        )
-        pre = torch.tanh(
-            self.pre_state(new_hidden) + self.pre_context(context) + self.pre_embed(emb)
-        )
-        logprobs = torch.log_softmax(self.logits(pre), dim=-1)
+        context, weights = self.scorer(hidden, encoded.keys)
+        gates_in = self.gru_input(torch.cat([emb, context], dim=-1))
+        new_hidden = gru_update(gates_in, self.gru_hidden(hidden), hidden)
+        pre = torch.tanh(self.pre_output(torch.cat([new_hidden, context, emb], dim=-1)))
+        logprobs = torch.log_softmax(self._step_logits(pre), dim=-1)
         return StepOutput(logprobs, new_hidden, context, weights)
 
     def forward(
@@ -231,19 +252,23 @@ class AttentionRNN(nn.Module):
         """
         encoded = self.encode(src, src_lengths)
         emb = self.dropout(self.embed(tgt_in))
-        gates_embed = self.gru_embed(emb)  # (batch, tgt_len, 3 * dec_hidden), once per batch
+        # Everything that does not depend on the previous step is done once for the batch.
+        emb_dim = self.config.emb_dim
+        embed_weight = self.gru_input.weight[:, :emb_dim]
+        context_weight = self.gru_input.weight[:, emb_dim:]
+        gates_embed = F.linear(emb, embed_weight, self.gru_input.bias)  # (batch, tgt_len, 3D)
         hidden = encoded.hidden
         states, contexts, weights = [], [], []
         for t in range(tgt_in.shape[1]):
-            hidden, context, w = self._attend_and_update(gates_embed[:, t], hidden, encoded.keys)
+            hidden, context, w = self._attend_and_update(
+                gates_embed[:, t], hidden, encoded.keys, context_weight
+            )
             states.append(hidden)
             contexts.append(context)
             if return_attention:
                 weights.append(w)
         pre = torch.tanh(
-            self.pre_state(torch.stack(states, 1))
-            + self.pre_context(torch.stack(contexts, 1))
-            + self.pre_embed(emb)
+            self.pre_output(torch.cat([torch.stack(states, 1), torch.stack(contexts, 1), emb], -1))
         )
         logits = self.logits(self.dropout(pre))
         attention = torch.stack(weights, 1) if return_attention else None

@@ -211,6 +211,17 @@ def beam_search(
         next_rows: list[int] = []
         for rank, (cumulative, row, token, lp) in enumerate(proposals):
             parent = live[row]
+            node = TreeNode(len(tree), t, parent.node, token, lp, cumulative, "pruned")
+            tree.append(node)
+            if len(finished) >= beam_size:
+                continue
+            if token == cfg.eos_id and rank < beam_size:
+                node.status, target = "finished", finished
+            elif token != cfg.eos_id and len(next_live) < beam_size:
+                node.status, target = "kept", next_live
+                next_rows.append(row)
+            else:
+                continue
             trace = StepTrace(
                 token,
                 lp,
@@ -219,17 +230,9 @@ def beam_search(
                 top_ids[row, :k_trace],
                 top_lp[row, :k_trace],
             )
-            node = TreeNode(len(tree), t, parent.node, token, lp, cumulative, "pruned")
-            tree.append(node)
-            extended = _Live(node.id, parent.tokens + [token], cumulative, parent.steps + [trace])
-            if token == cfg.eos_id:
-                if rank < beam_size and len(finished) < beam_size:
-                    node.status = "finished"
-                    finished.append(extended)
-            elif len(next_live) < beam_size and len(finished) < beam_size:
-                node.status = "kept"
-                next_live.append(extended)
-                next_rows.append(row)
+            target.append(
+                _Live(node.id, parent.tokens + [token], cumulative, parent.steps + [trace])
+            )
         live = next_live
         if len(finished) >= beam_size or not live:
             break

@@ -35,7 +35,8 @@ class Tokenizer:
             processor.LoadFromSerializedProto(model_proto)
         except Exception as exc:  # sentencepiece raises RuntimeError/OSError on bad protos
             raise CheckpointError(f"not a valid SentencePiece model: {exc}") from None
-        if processor.GetPieceSize() < 5 or processor.eos_id() != EOS_ID:
+        special = (processor.pad_id(), processor.unk_id(), processor.bos_id(), processor.eos_id())
+        if processor.GetPieceSize() < 5 or special != (PAD_ID, UNK_ID, BOS_ID, EOS_ID):
             raise CheckpointError(
                 "SentencePiece model must reserve ids pad=0 unk=1 bos=2 eos=3 "
                 "(train it with attnviz.tokenize.train_tokenizer)"
@@ -121,6 +122,9 @@ def train_tokenizer(
         model_type=model_type,
         character_coverage=character_coverage,
         byte_fallback=True,
+        # normalize_text already did NFC and whitespace; NFKC would change what people typed
+        # ("ﬁ" -> "fi", "²" -> "2") and the app shows tokens as typed.
+        normalization_rule_name="identity",
         pad_id=PAD_ID,
         unk_id=UNK_ID,
         bos_id=BOS_ID,

@@ -118,7 +118,7 @@ class Translator:
     """A loaded model with its tokenizer."""
 
     def __init__(self, model: AttentionRNN, tokenizer: Tokenizer, name: str = "model") -> None:
-        self.model = model.eval()
+        self.model = model.freeze()
         self.tokenizer = tokenizer
         self.name = name
         self.config = model.config
@@ -215,22 +215,26 @@ class Translator:
 
     def _steps(self, result: SearchResult) -> list[Step]:
         piece = self.tokenizer.id_to_piece
-        return [
-            Step(
-                index=i,
-                piece=piece(s.token),
-                prob=float(np.exp(s.logprob)),
-                logprob=s.logprob,
-                candidates=[
-                    Candidate(piece(int(t)), float(np.exp(lp)), float(lp))
-                    for t, lp in zip(s.top_ids, s.top_logprobs, strict=True)
-                ],
-                attention=s.attention.mean(axis=0),
-                head_attention=s.attention,
-                context=s.context,
+        steps = []
+        for i, s in enumerate(result.steps):
+            probs = np.exp(s.top_logprobs).tolist()
+            candidates = [
+                Candidate(piece(t), p, lp)
+                for t, p, lp in zip(s.top_ids.tolist(), probs, s.top_logprobs.tolist(), strict=True)
+            ]
+            steps.append(
+                Step(
+                    index=i,
+                    piece=piece(s.token),
+                    prob=float(np.exp(s.logprob)),
+                    logprob=s.logprob,
+                    candidates=candidates,
+                    attention=s.attention.mean(axis=0),
+                    head_attention=s.attention,
+                    context=s.context,
+                )
             )
-            for i, s in enumerate(result.steps)
-        ]
+        return steps
 
     def _hypothesis(self, rank: int, result: SearchResult) -> Hypothesis:
         heads = result.attention  # (tgt_len, heads, src_len)
