@@ -174,6 +174,8 @@ class AttentionRNN(nn.Module):
         packed copy is read-only and shared by all callers; ``train()`` drops it.
         """
         self.eval()
+        if not torch.backends.mkldnn.is_available():
+            return self
         weight = self.embed.weight if self.output_weight is None else self.output_weight
         packed = (weight.detach().to_mkldnn(), self.output_bias.detach().to_mkldnn())
         # Kept out of the module tree on purpose: a cache of the weights, never saved.
