@@ -119,7 +119,7 @@ class Checkpoint:
 
 
 @contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary path next to ``path``; moved onto ``path`` if the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -134,8 +134,8 @@ def _atomic_path(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    with _atomic_path(path) as tmp:
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
         tmp.write_bytes(data)
 
 
@@ -156,7 +156,7 @@ def save_weights(path: str | Path, model: AttentionRNN) -> Path:
                 "range (+-65504)"
             )
         tensors[name] = half
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"format": "pt", "attnviz": str(FORMAT_VERSION)})
     return path
 
@@ -185,13 +185,13 @@ def save_checkpoint(
             f"{tokenizer.vocab_size} pieces"
         )
     name = name if name is not None else folder.resolve().name
-    _write_bytes_atomic(folder / TOKENIZER_FILE, tokenizer.model_proto)
+    write_bytes_atomic(folder / TOKENIZER_FILE, tokenizer.model_proto)
     save_weights(folder / WEIGHTS_FILE, model)
     if card is not None:
         text = json.dumps(card, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-        _write_bytes_atomic(folder / CARD_FILE, text.encode("utf-8"))
+        write_bytes_atomic(folder / CARD_FILE, text.encode("utf-8"))
     if recipe is not None:
-        _write_bytes_atomic(folder / RECIPE_FILE, recipe.encode("utf-8"))
+        write_bytes_atomic(folder / RECIPE_FILE, recipe.encode("utf-8"))
     config = {
         "format_version": FORMAT_VERSION,
         "name": name,
@@ -199,7 +199,7 @@ def save_checkpoint(
         "tokenizer": {"source": TOKENIZER_FILE, "target": TOKENIZER_FILE},
     }
     text = json.dumps(config, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    _write_bytes_atomic(folder / CONFIG_FILE, text.encode("utf-8"))
+    write_bytes_atomic(folder / CONFIG_FILE, text.encode("utf-8"))
     return folder
 
 

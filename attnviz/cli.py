@@ -122,6 +122,68 @@ def cmd_app(args: argparse.Namespace) -> int:
         return 130
 
 
+# -- train ----------------------------------------------------------------------------------
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train from a recipe file; ``--resume`` continues a killed or stopped run."""
+    from .recipe import read_recipe
+    from .train import train, write_test_metrics  # the other commands need none of it
+
+    try:
+        recipe = read_recipe(args.recipe)
+        if args.test_only:
+            write_test_metrics(recipe)
+            print(f"test metrics written to {recipe.output / 'card.json'}")
+            return 0
+        if args.max_minutes is not None:
+            recipe.training.max_minutes = args.max_minutes
+        folder = train(recipe, resume=args.resume, device=args.device)
+    except AttnvizError as exc:
+        _error(str(exc))
+        return 2
+    print(f"checkpoint: {folder}")
+    return 0
+
+
+# -- eval -----------------------------------------------------------------------------------
+
+
+def _read_lines(path: str) -> list[str]:
+    with open(path, encoding="utf-8") as f:
+        return [line.rstrip("\r\n") for line in f]
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Translate --src and score it against --ref: sacreBLEU and chrF with signatures."""
+    from .evaluate import score_corpus, translate_all
+
+    try:
+        sources, references = _read_lines(args.src), _read_lines(args.ref)
+    except (OSError, UnicodeDecodeError) as exc:
+        _error(f"cannot read the test files: {exc}")
+        return 2
+    if len(sources) != len(references):
+        _error(f"{args.src} has {len(sources)} lines but {args.ref} has {len(references)}")
+        return 2
+    try:
+        translator = load(args.model)
+        outputs = translate_all(translator, sources, beam_size=args.beam)
+    except AttnvizError as exc:
+        _error(str(exc))
+        return 2
+    quality = score_corpus(outputs, references)
+    if args.json:
+        print(json.dumps(quality.to_dict(), indent=2))
+    else:
+        print(f"BLEU {quality.bleu:.2f}  {quality.bleu_signature}")
+        print(
+            f"BLEU (lower-cased) {quality.bleu_lowercase:.2f}  {quality.bleu_lowercase_signature}"
+        )
+        print(f"chrF {quality.chrf:.2f}  {quality.chrf_signature}")
+    return 0
+
+
 # -- bench ----------------------------------------------------------------------------------
 
 
@@ -196,6 +258,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="one JSON object per line: text, pieces, attention, hypotheses, truncated",
     )
     translate.set_defaults(func=cmd_translate)
+
+    evaluate = commands.add_parser(
+        "eval", help="sacreBLEU and chrF (with signatures) of a model on a test set"
+    )
+    evaluate.add_argument("-m", "--model", required=True, help="checkpoint folder")
+    evaluate.add_argument("--src", required=True, metavar="FILE", help="source lines")
+    evaluate.add_argument("--ref", required=True, metavar="FILE", help="reference lines")
+    evaluate.add_argument("--beam", type=_positive_int, default=5, metavar="N")
+    evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
+    evaluate.set_defaults(func=cmd_eval)
+
+    train = commands.add_parser(
+        "train",
+        help="train from a recipe file, with a progress bar",
+        description=(
+            "Train the model a recipe (TOML) describes. The best checkpoint (by greedy dev "
+            "BLEU) goes to the recipe's output folder; resumable state to runs/<name>/."
+        ),
+    )
+    train.add_argument("recipe", help="recipe file (.toml)")
+    train.add_argument("--resume", action="store_true", help="continue from runs/<name>/")
+    train.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1 ...")
+    train.add_argument(
+        "--max-minutes", type=float, metavar="M", help="stop after M minutes in all (overrides)"
+    )
+    train.add_argument(
+        "--test-only",
+        action="store_true",
+        help="only score the existing checkpoint on the recipe's test sets (into card.json)",
+    )
+    train.set_defaults(func=cmd_train)
 
     bench = commands.add_parser(
         "bench",

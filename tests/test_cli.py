@@ -124,7 +124,8 @@ def test_help_lists_subcommands(capsys):
         cli.main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert "translate" in out and "app" in out
+    for command in ("app", "translate", "eval", "train", "bench"):
+        assert command in out
 
 
 def test_app_runs_streamlit_on_the_app_file(tmp_path, monkeypatch):
@@ -157,3 +158,25 @@ def test_console_script_help():
     )
     assert result.returncode == 0, result.stderr
     assert "translate" in result.stdout and "app" in result.stdout
+
+
+def test_eval_prints_bleu_and_chrf_with_signatures(reversal_checkpoint, tmp_path, capsys):
+    src, ref = tmp_path / "src.txt", tmp_path / "ref.txt"
+    src.write_text("a b c d\nq r s\nx y z w v\n")
+    ref.write_text("d c b a\ns r q\nv w z y x\n")
+    code = cli.main(["eval", "-m", str(reversal_checkpoint), "--src", str(src), "--ref", str(ref)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "nrefs:1|case:mixed|eff:no|tok:13a" in out
+    assert "chrF" in out and "case:lc" in out
+    bleu = float(out.split()[1])
+    assert bleu > 50  # the reversal model gets these right
+
+
+def test_eval_refuses_files_of_different_lengths(reversal_checkpoint, tmp_path, capsys):
+    src, ref = tmp_path / "src.txt", tmp_path / "ref.txt"
+    src.write_text("a b\nc d\n")
+    ref.write_text("b a\n")
+    code = cli.main(["eval", "-m", str(reversal_checkpoint), "--src", str(src), "--ref", str(ref)])
+    assert code == 2
+    assert "has 2 lines but" in capsys.readouterr().err

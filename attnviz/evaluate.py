@@ -1,0 +1,87 @@
+"""Translation quality: sacreBLEU (cased, with signature), lower-cased BLEU and chrF."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+from sacrebleu.metrics import BLEU, CHRF
+
+from .translator import Translator
+
+
+@dataclass
+class Quality:
+    """Corpus-level scores of one system output against one reference set."""
+
+    bleu: float  # cased sacreBLEU, 13a tokenization
+    bleu_signature: str
+    bleu_lowercase: float  # lower-cased, 13a-tokenized BLEU (the usual figure of RNN papers)
+    bleu_lowercase_signature: str
+    chrf: float
+    chrf_signature: str
+    sentences: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def score_corpus(hypotheses: Sequence[str], references: Sequence[str]) -> Quality:
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
+    bleu, bleu_lc, chrf = BLEU(), BLEU(lowercase=True), CHRF()
+    refs = [list(references)]
+    return Quality(
+        bleu=round(bleu.corpus_score(hypotheses, refs).score, 2),
+        bleu_signature=str(bleu.get_signature()),
+        bleu_lowercase=round(bleu_lc.corpus_score(hypotheses, refs).score, 2),
+        bleu_lowercase_signature=str(bleu_lc.get_signature()),
+        chrf=round(chrf.corpus_score(hypotheses, refs).score, 2),
+        chrf_signature=str(chrf.get_signature()),
+        sentences=len(hypotheses),
+    )
+
+
+def translate_all(
+    translator: Translator,
+    sources: Sequence[str],
+    beam_size: int,
+    progress: Callable[[int], None] | None = None,
+) -> list[str]:
+    """Best translation of every source (traces are computed and dropped)."""
+    outputs = []
+    for source in sources:
+        outputs.append(translator.translate(source, beam_size=beam_size, top_k=1).text)
+        if progress:
+            progress(1)
+    return outputs
+
+
+CLASSROOM_SENTENCES = (
+    "It is cold today.",
+    "Where do you live?",
+    "The dog is running in the snow.",
+    "The red car is fast.",
+    "I don't know what he wants.",
+)
+
+
+def evaluate_test_sets(
+    translator: Translator, test_sets: dict[str, Sequence], beams: Sequence[int] = (1, 5)
+) -> dict:
+    """Quality of ``translator`` on each named test set (lists of pairs), per beam size."""
+    metrics: dict[str, dict] = {}
+    for name, pairs in test_sets.items():
+        sources = [p.source for p in pairs]
+        references = [p.target for p in pairs]
+        metrics[name] = {}
+        for beam in beams:
+            outputs = translate_all(translator, sources, beam_size=beam)
+            label = "greedy" if beam == 1 else f"beam{beam}"
+            metrics[name][label] = score_corpus(outputs, references).to_dict()
+    return metrics
+
+
+def example_translations(translator: Translator, beam_size: int = 5) -> dict[str, str]:
+    """Everyday sentences a person will try first, and what the model makes of them."""
+    return {s: translator.translate(s, beam_size=beam_size).text for s in CLASSROOM_SENTENCES}
