@@ -154,6 +154,57 @@ def run_bench(checkpoint: Path | None = None, runs: int = 20) -> dict:
     }
 
 
+FLAGSHIP_RECIPE = DEFAULT_CHECKPOINT / "recipe.toml"
+TRAIN_TARGET_LENGTHS = (8, 10, 12, 14, 16)  # around the training corpora's typical lengths
+
+
+def time_training(recipe_path: Path = FLAGSHIP_RECIPE, steps: int = 20) -> dict:
+    """Target tokens/s of full training steps (forward, backward, Adam) of a recipe's model.
+
+    Batches follow the recipe's budget (``max_tokens`` target tokens, padding included) and
+    are length-bucketed as in training; token ids are random, which does not change the work.
+    """
+    from .recipe import read_recipe
+    from .train import batch_loss, make_batch
+
+    recipe = read_recipe(recipe_path)
+    model = AttentionRNN(recipe.model_config(recipe.tokenizer.vocab_size)).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.training.lr)
+    rng = random.Random(0)
+    rates, times = [], []
+    for step in range(steps + 2):
+        length = TRAIN_TARGET_LENGTHS[step % len(TRAIN_TARGET_LENGTHS)]
+        rows = recipe.training.max_tokens // (length + 1)
+        vocab = recipe.tokenizer.vocab_size
+        pairs = [
+            (
+                [rng.randrange(4, vocab) for _ in range(length - 1)],
+                [rng.randrange(4, vocab) for _ in range(length)],
+            )
+            for _ in range(rows)
+        ]
+        batch = make_batch(pairs, 0, 2, 3)
+        start = time.perf_counter()
+        loss, tokens = batch_loss(model, *batch, recipe.training.label_smoothing)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.training.clip)
+        optimizer.step()
+        elapsed = time.perf_counter() - start
+        if step >= 2:  # the first steps warm up allocators and caches
+            rates.append(tokens / elapsed)
+            times.append(elapsed * 1000)
+    times.sort()
+    return {
+        "recipe": recipe.name,
+        "batch_target_tokens": recipe.training.max_tokens,
+        "target_tokens_per_s_median": statistics.median(rates),
+        "step_ms_median": statistics.median(times),
+        "step_ms_p95": times[min(len(times) - 1, round(0.95 * (len(times) - 1)))],
+        "steps": steps,
+    }
+
+
 def machine_description() -> str:
     """CPU model, core count and torch's thread count."""
     cpu = platform.machine()
@@ -179,11 +230,26 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main(checkpoint: str | None, runs: int, json_path: str | None, threads: int | None) -> int:
+def main(
+    checkpoint: str | None,
+    runs: int,
+    json_path: str | None,
+    threads: int | None,
+    training: bool = True,
+) -> int:
     if threads:
         torch.set_num_threads(threads)
     result = run_bench(Path(checkpoint) if checkpoint else None, runs)
     print(format_table(result))
+    if training and FLAGSHIP_RECIPE.is_file():
+        result["training"] = time_training()
+        t = result["training"]
+        print(
+            f"training {t['recipe']} (batches of {t['batch_target_tokens']} target tokens): "
+            f"{t['target_tokens_per_s_median']:.0f} target tokens/s median, "
+            f"step {t['step_ms_median']:.0f} ms median / {t['step_ms_p95']:.0f} ms p95 "
+            f"over {t['steps']} steps"
+        )
     if json_path:
         Path(json_path).write_text(json.dumps(result, indent=2))
     return 0

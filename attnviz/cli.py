@@ -192,7 +192,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from . import bench  # imported here: it trains a throwaway tokenizer when it has to
 
     try:
-        return bench.main(args.model, args.runs, args.json, args.threads)
+        return bench.main(args.model, args.runs, args.json, args.threads, not args.no_training)
     except AttnvizError as exc:
         _error(str(exc))
         return 2
@@ -303,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--runs", type=_positive_int, default=20, metavar="N")
     bench.add_argument("--threads", type=_positive_int, metavar="N", help="torch threads")
     bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    bench.add_argument(
+        "--no-training", action="store_true", help="skip the training-throughput figure"
+    )
     bench.set_defaults(func=cmd_bench)
     return parser
 

@@ -1,0 +1,109 @@
+"""Plotly figures drawn from plain arrays and strings (no Streamlit, no torch): usable from a
+notebook as well as from the app.
+
+Heatmaps read like Bahdanau et al. (2015): source tokens across the top, one row per output
+token, darker = more weight, one colour scale fixed to [0, 1] with its colour bar, so any two
+heatmaps can be compared by eye.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+COLOR_SCALE = "Blues"
+CELL_PX = 44  # rows and columns keep this readable minimum size; long inputs scroll
+MARGIN = dict(l=120, r=40, t=130, b=30)
+FONT_SIZE = 16  # readable on a projector
+
+
+def display_token(token: str) -> str:
+    """A token as text that Plotly shows literally (its labels understand a little HTML).
+
+    SentencePiece's word-start mark "▁" stays visible as a thin mark.
+    """
+    return html.escape(token, quote=False)
+
+
+def attention_heatmap(
+    source_tokens: Sequence[str],
+    target_tokens: Sequence[str],
+    attention: np.ndarray,
+    title: str,
+    links: Sequence[tuple[int, int]] = (),
+) -> go.Figure:
+    """Heatmap of ``attention`` (tgt_len, src_len).
+
+    links: (source index, target index) pairs drawn as outlined squares on top (hard
+    alignments); they never change the colours.
+    """
+    attention = np.asarray(attention, dtype=float)
+    n_tgt, n_src = attention.shape
+    src_labels = [display_token(t) for t in source_tokens]
+    tgt_labels = [display_token(t) for t in target_tokens]
+    hover = [
+        [
+            f"“{tgt_labels[i]}” ← “{src_labels[j]}”: {attention[i, j]:.2f} (step {i + 1})"
+            for j in range(n_src)
+        ]
+        for i in range(n_tgt)
+    ]
+    figure = go.Figure(
+        go.Heatmap(
+            z=attention,
+            x=list(range(n_src)),
+            y=list(range(n_tgt)),
+            zmin=0.0,
+            zmax=1.0,
+            colorscale=COLOR_SCALE,
+            colorbar=dict(title="weight", thickness=14),
+            text=hover,
+            hoverinfo="text",
+            xgap=1,
+            ygap=1,
+        )
+    )
+    if links:
+        xs, ys = zip(*links, strict=True)
+        figure.add_trace(
+            go.Scatter(
+                x=list(xs),
+                y=list(ys),
+                mode="markers",
+                marker=dict(
+                    symbol="square-open", size=CELL_PX - 10, color="#d62728", line=dict(width=3)
+                ),
+                name="hard alignment",
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+    # Numeric axes with tick text: a categorical axis would merge repeated tokens.
+    figure.update_xaxes(
+        side="top",
+        tickmode="array",
+        tickvals=list(range(n_src)),
+        ticktext=src_labels,
+        tickangle=-45,
+        showgrid=False,
+        zeroline=False,
+    )
+    figure.update_yaxes(
+        autorange="reversed",
+        tickmode="array",
+        tickvals=list(range(n_tgt)),
+        ticktext=tgt_labels,
+        showgrid=False,
+        zeroline=False,
+    )
+    figure.update_layout(
+        title=dict(text=html.escape(title, quote=False), y=0.98),
+        width=MARGIN["l"] + MARGIN["r"] + max(n_src, 4) * CELL_PX + 80,
+        height=MARGIN["t"] + MARGIN["b"] + max(n_tgt, 3) * CELL_PX,
+        margin=MARGIN,
+        font=dict(size=FONT_SIZE),
+    )
+    return figure

@@ -1,0 +1,1 @@
+"""The Streamlit app: one module per view; ``app.main`` arranges them."""

@@ -1,0 +1,31 @@
+"""Which checkpoints the app offers, and loading them once per process."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from ..translator import Translator, load
+
+REPO_PRETRAINED = Path(__file__).resolve().parents[2] / "pretrained"
+DEFAULT_MODEL = "en-fr-additive"
+
+
+def models_dir() -> Path:
+    """Bundled checkpoints (``ATTNVIZ_MODELS`` points elsewhere, e.g. in tests)."""
+    return Path(os.environ.get("ATTNVIZ_MODELS", REPO_PRETRAINED))
+
+
+def bundled_models() -> list[str]:
+    """Names of the checkpoint folders, the default model first."""
+    folder = models_dir()
+    names = sorted(p.parent.name for p in folder.glob("*/config.json"))
+    return sorted(names, key=lambda n: n != DEFAULT_MODEL)
+
+
+@st.cache_resource(show_spinner="Loading the model…")
+def get_translator(name: str) -> Translator:
+    """One Translator per model and process, shared by every session (it is thread-safe)."""
+    return load(models_dir() / name)

@@ -1,0 +1,87 @@
+"""The app under Streamlit's AppTest, on the reversal checkpoint."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture
+def models(reversal_checkpoint, tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "models"
+    shutil.copytree(reversal_checkpoint, folder / "reversal-additive")
+    monkeypatch.setenv("ATTNVIZ_MODELS", str(folder))
+    return folder
+
+
+def run_app(**query: str) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=60)
+    for key, value in query.items():
+        app.query_params[key] = value
+    return app.run()
+
+
+def heatmap_spec(app: AppTest) -> dict:
+    charts = app.get("plotly_chart")
+    assert len(charts) == 1
+    return json.loads(charts[0].proto.spec)
+
+
+def test_align_view_translates_and_draws_the_heatmap(models):
+    app = run_app(text="a b c d")
+    assert not app.exception
+    assert [t.value for t in app.text][0] == "d c b a"
+    spec = heatmap_spec(app)
+    assert spec["data"][0]["type"] == "heatmap"
+    assert spec["layout"]["xaxis"]["ticktext"] == ["a", "b", "c", "d", "&lt;/s&gt;"]
+    assert app.query_params["text"] == ["a b c d"] or app.query_params["text"] == "a b c d"
+
+
+def test_url_reproduces_the_view(models):
+    app = run_app(text="x y z", beam="3", unit="pieces", links="0")
+    assert app.slider(key="beam").value == 3
+    assert app.radio(key="unit").value == "pieces"
+    spec = heatmap_spec(app)
+    assert spec["layout"]["xaxis"]["ticktext"] == ["▁x", "▁y", "▁z", "&lt;/s&gt;"]
+    assert len(spec["data"]) == 1  # no hard-alignment overlay
+
+
+@pytest.mark.parametrize("text", ["", "   "])
+def test_empty_text_gives_a_message_not_a_crash(models, text):
+    app = run_app(text=text)
+    assert not app.exception
+    assert "empty" in app.warning[0].value
+
+
+def test_html_in_the_input_is_shown_literally(models):
+    app = run_app(text="<img src=x onerror=alert(1)> a")
+    assert not app.exception
+    spec = heatmap_spec(app)
+    labels = spec["layout"]["xaxis"]["ticktext"]
+    assert "&lt;img" in labels[0] and all("<" not in label for label in labels)
+
+
+def test_very_long_text_is_truncated_with_a_warning(models):
+    app = run_app(text=" ".join("abcdefghij" * 50))
+    assert not app.exception
+    assert any("longer than this model reads" in w.value for w in app.warning)
+
+
+def test_no_checkpoint_says_how_to_get_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATTNVIZ_MODELS", str(tmp_path))
+    app = run_app()
+    assert not app.exception
+    assert "No checkpoint found" in app.info[0].value
+
+
+def test_picking_an_example_fills_the_text_box(models):
+    app = run_app()
+    app.selectbox(key="example").select("Where do you live?").run()
+    assert app.text_area(key="text").value == "Where do you live?"
+    assert app.query_params["text"] in ("Where do you live?", ["Where do you live?"])
