@@ -200,15 +200,25 @@ class AttentionRNN(nn.Module):
         src:         (batch, src_len) long, padded with pad_id
         src_lengths: (batch,) long, true lengths (each >= 1)
         """
-        emb = self.dropout(self.embed(src))
+        return self.encode_embedded(self.embed(src), src_lengths)
+
+    def encode_embedded(self, embedded: Tensor, src_lengths: Tensor) -> Encoded:
+        """:meth:`encode` from source embeddings (lets analysis take gradients w.r.t. them).
+
+        embedded:    (batch, src_len, emb_dim)
+        src_lengths: (batch,) long
+        """
+        emb = self.dropout(embedded)
         packed = pack_padded_sequence(
             emb, src_lengths.cpu(), batch_first=True, enforce_sorted=False
         )
         out, last = self.encoder(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=embedded.shape[1])
         memory = self.memory_proj(self.dropout(out))
         hidden = torch.tanh(self.bridge(torch.cat([last[-2], last[-1]], dim=-1)))
-        mask = torch.arange(src.shape[1], device=src.device)[None, :] < src_lengths[:, None]
+        mask = (
+            torch.arange(embedded.shape[1], device=embedded.device)[None, :] < src_lengths[:, None]
+        )
         return Encoded(self.scorer.prepare(memory, mask), hidden)
 
     def _attend_and_update(
