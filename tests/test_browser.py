@@ -1,0 +1,121 @@
+"""End to end: the real app server, driven in headless Chromium through Playwright.
+
+Set ATTNVIZ_SCREENSHOTS_DIR=assets to refresh the README's screenshots. In CI the browser is
+required (ATTNVIZ_REQUIRE_BROWSER=1); elsewhere the test skips when Chromium is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import attnviz
+
+ROOT = Path(__file__).resolve().parents[1]
+FLAGSHIP = ROOT / "pretrained" / "en-fr-additive"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+
+pytestmark = pytest.mark.browser
+
+
+def chromium() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        if os.environ.get("ATTNVIZ_REQUIRE_BROWSER"):
+            pytest.fail("Chromium is required here: apt-get install chromium")
+        pytest.skip("needs Debian's chromium (apt-get install chromium)")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server(reversal_checkpoint, tmp_path):
+    """`streamlit run app.py` on a free port: the bundled flagship if present, else the
+    reversal model."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if not (FLAGSHIP / "config.json").is_file():
+        shutil.copytree(reversal_checkpoint, tmp_path / "models" / "reversal-additive")
+        env["ATTNVIZ_MODELS"] = str(tmp_path / "models")
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "app.py"),
+        "--server.headless=true",
+        f"--server.port={port}",
+        "--server.address=127.0.0.1",
+        "--browser.gatherUsageStats=false",
+    ]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read() == b"ok":
+                    break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        process.kill()
+        pytest.fail("the app server did not start: " + process.stderr.read().decode()[-2000:])
+    # The model the app opens with: the flagship when bundled, else the only one.
+    default = FLAGSHIP if "ATTNVIZ_MODELS" not in env else reversal_checkpoint
+    yield url, default
+    process.terminate()
+    process.wait(timeout=20)
+
+
+def test_type_a_sentence_see_the_heatmap_and_reopen_the_link(server):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, model = server
+    sentence = "k l m n" if "reversal" in model.name else "The red car is fast."
+    expected = attnviz.load(model).translate(sentence, beam_size=5).text  # the app's default
+    shots = os.environ.get("ATTNVIZ_SCREENSHOTS_DIR")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium(), headless=True, args=CHROMIUM_ARGS
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url, wait_until="networkidle")
+        box = page.get_by_label("Sentence to translate")
+        box.fill(sentence)
+        box.press("Control+Enter")
+        expect(page.get_by_text(expected).first).to_be_visible(timeout=60_000)
+        heatmap = page.locator(".js-plotly-plot .main-svg").first
+        expect(heatmap).to_be_visible(timeout=60_000)
+        expect(page.locator(".js-plotly-plot .xtick text").first).to_be_visible()
+        page.wait_for_function(
+            "() => new URLSearchParams(location.search).get('text') !== null", timeout=30_000
+        )
+        shared = page.url
+        assert "text=" in shared
+        if shots:
+            page.screenshot(path=str(Path(shots) / "align.png"), full_page=True)
+        second = browser.new_page(viewport={"width": 1400, "height": 1000})
+        second.goto(shared, wait_until="networkidle")
+        expect(second.get_by_label("Sentence to translate")).to_have_value(sentence, timeout=60_000)
+        expect(second.get_by_text(expected).first).to_be_visible(timeout=60_000)
+        expect(second.locator(".js-plotly-plot .main-svg").first).to_be_visible(timeout=60_000)
+        browser.close()
