@@ -90,6 +90,7 @@ def attention_heatmap(
         tickangle=-45,
         showgrid=False,
         zeroline=False,
+        tickfont=dict(size=FONT_SIZE),
     )
     figure.update_yaxes(
         autorange="reversed",
@@ -98,6 +99,7 @@ def attention_heatmap(
         ticktext=tgt_labels,
         showgrid=False,
         zeroline=False,
+        tickfont=dict(size=FONT_SIZE),
     )
     figure.update_layout(
         title=dict(text=html.escape(title, quote=False), y=0.98),
