@@ -14,6 +14,18 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .align import (
+    DEFAULT_METHOD,
+    FORMATS,
+    METHODS,
+    SYMMETRIC_METHODS,
+    align,
+    alignment_scores,
+    format_pharaoh,
+    read_gold,
+    read_lengths,
+    read_pharaoh,
+)
 from .errors import AttnvizError, InputError
 from .translator import Translation, Translator, load
 
@@ -61,6 +73,7 @@ def _format(line_number: int, t: Translation, args: argparse.Namespace) -> str:
 
 
 def _translate_lines(translator: Translator, lines: Iterable[str], args: argparse.Namespace) -> int:
+    """Align each ``source ||| target`` line; one Pharaoh line (empty on failure) per line."""
     failed = False
     for number, line in enumerate(lines, start=1):
         try:
@@ -184,6 +197,86 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- align ----------------------------------------------------------------------------------
+
+
+def _align_lines(
+    translator: Translator,
+    reverse: Translator | None,
+    method: str,
+    lines: Iterable[str],
+) -> int:
+    """Align each ``source ||| target`` line; one Pharaoh line (empty on failure) per line."""
+    failed = False
+    for number, line in enumerate(lines, start=1):
+        source, bar, target = line.rstrip("\r\n").partition("|||")
+        out = ""
+        try:
+            if not bar:
+                raise InputError("expected 'source ||| target', found no '|||'")
+            out = format_pharaoh(align(translator, source, target, method, reverse))
+        except InputError as exc:
+            _error(f"line {number}: {exc}")
+            failed = True
+        # One output line per input line (empty when it failed), like fast_align.
+        print(out, flush=True)
+    return 1 if failed else 0
+
+
+def cmd_align(args: argparse.Namespace) -> int:
+    """Word alignments of ``source ||| target`` lines as Pharaoh lines, one per input line."""
+    method = args.method or ("grow-diag" if args.reverse_model else DEFAULT_METHOD)
+    symmetric = " or ".join(SYMMETRIC_METHODS)
+    if method in SYMMETRIC_METHODS and args.reverse_model is None:
+        _error(f"--method {method} needs --reverse-model (a target->source model)")
+        return 2
+    if method not in SYMMETRIC_METHODS and args.reverse_model is not None:
+        _error(f"--reverse-model is used only by --method {symmetric}")
+        return 2
+    try:
+        translator = load(args.model)
+        reverse = load(args.reverse_model) if args.reverse_model else None
+    except AttnvizError as exc:
+        _error(str(exc))
+        return 2
+    source = args.input or "standard input"
+    try:
+        if args.input is None:
+            return _align_lines(translator, reverse, method, sys.stdin)
+        with open(args.input, encoding="utf-8-sig") as lines:
+            return _align_lines(translator, reverse, method, lines)
+    except OSError as exc:
+        _error(f"cannot read {source}: {exc.strerror}")
+    except UnicodeDecodeError:
+        _error(f"{source} is not UTF-8 text")
+    return 2
+
+
+def cmd_eval_align(args: argparse.Namespace) -> int:
+    """AER, precision and recall of predicted Pharaoh links against a gold file."""
+    try:
+        lengths = read_lengths(args.text) if args.text else None
+        predicted = read_pharaoh(args.pred, lengths)
+        gold_lengths = [(t, s) for s, t in lengths] if lengths and args.reverse_gold else lengths
+        gold = read_gold(args.gold, args.format, len(predicted), gold_lengths, not args.zero_based)
+        if args.reverse_gold:
+            gold = [g.transposed() for g in gold]
+        if len(gold) != len(predicted):
+            raise InputError(
+                f"{args.pred} has {len(predicted)} lines but {args.gold} has {len(gold)}"
+            )
+    except InputError as exc:
+        _error(str(exc))
+        return 2
+    scores = alignment_scores(predicted, gold)
+    print(f"AER {scores.aer:.4f}")
+    print(f"precision {scores.precision:.4f}")
+    print(f"recall {scores.recall:.4f}")
+    counts = f"{scores.predicted} predicted links, {scores.sure} sure gold links"
+    print(f"({counts}, {len(gold)} sentences)")
+    return 0
+
+
 # -- bench ----------------------------------------------------------------------------------
 
 
@@ -199,6 +292,63 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 # -- entry point ----------------------------------------------------------------------------
+
+
+def _add_align_parsers(commands: argparse._SubParsersAction) -> None:
+    """The ``align`` and ``eval-align`` subcommands."""
+    aligner = commands.add_parser(
+        "align",
+        help='"source ||| target" lines in, Pharaoh word links out',
+        description=(
+            "Word alignments read off the model's attention (forced decoding of the target). "
+            "Words are split on whitespace. Each input line gives one line `i-j ...` (0-based "
+            "word indices, source first, like fast_align). A line that cannot be aligned is "
+            "reported on stderr and gives an empty line; the exit code is then 1."
+        ),
+    )
+    aligner.add_argument("-m", "--model", required=True, help="checkpoint folder (source->target)")
+    aligner.add_argument("-i", "--input", metavar="FILE", help="file of lines (default: stdin)")
+    aligner.add_argument(
+        "--method",
+        choices=METHODS,
+        help=f"how links are read off the attention (default: {DEFAULT_METHOD}; grow-diag "
+        "with --reverse-model); intersect and grow-diag combine both directions",
+    )
+    aligner.add_argument(
+        "--reverse-model", metavar="MODEL", help="checkpoint folder of a target->source model"
+    )
+    aligner.set_defaults(func=cmd_align)
+
+    evaluator = commands.add_parser(
+        "eval-align", help="AER, precision and recall of Pharaoh links against gold links"
+    )
+    evaluator.add_argument("--pred", required=True, metavar="FILE", help="Pharaoh lines")
+    evaluator.add_argument("--gold", required=True, metavar="FILE", help="gold alignments")
+    evaluator.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="pharaoh",
+        help="gold format: pharaoh (0-based, all sure), talp (1-based, i-j sure, ipj "
+        "possible), naacl (`sentence i j S|P`, 1-based; the sentence number picks the "
+        "predicted line) (default: pharaoh)",
+    )
+    evaluator.add_argument(
+        "--text",
+        metavar="FILE",
+        help="the `source ||| target` lines that were aligned: every link is checked against "
+        "the sentence lengths",
+    )
+    evaluator.add_argument(
+        "--zero-based",
+        action="store_true",
+        help="naacl word indices start at 0 (as in the de-en Europarl gold set)",
+    )
+    evaluator.add_argument(
+        "--reverse-gold",
+        action="store_true",
+        help="the gold lists the target word first (e.g. de-en gold for an en->de model)",
+    )
+    evaluator.set_defaults(func=cmd_eval_align)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -269,6 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
     evaluate.set_defaults(func=cmd_eval)
 
+    _add_align_parsers(commands)
+
     train = commands.add_parser(
         "train",
         help="train from a recipe file, with a progress bar",
@@ -313,4 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``attnviz`` command line; returns the exit code."""
     args = build_parser().parse_args(argv)
+    if args.command in ("translate", "align", "eval"):
+        # One sentence at a time is small work: a second OpenMP thread gains ~10% on an idle
+        # machine and costs 10x or more when another process keeps the cores busy.
+        import torch
+
+        torch.set_num_threads(1)
     return args.func(args)

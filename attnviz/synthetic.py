@@ -2,10 +2,13 @@
 
 ``reversal``: the target is the source words in reverse order, so target word i aligns to
 source word n-1-i.
+``dates``: "Tuesday, 3 March 2009" -> "2009-03-03"; the one target word aligns to the day,
+month and year words, the weekday to nothing.
 """
 
 from __future__ import annotations
 
+import datetime
 import random
 from dataclasses import dataclass
 
@@ -36,3 +39,43 @@ def reversal_pairs(count: int, seed: int = 0, min_len: int = 3, max_len: int = 1
     """``count`` reversal pairs, deterministic for a given ``seed``."""
     rng = random.Random(seed)
     return [reversal_pair(rng, min_len, max_len) for _ in range(count)]
+
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+# The ISO date (one word) comes from the day, month and year words; the weekday only repeats
+# what the date says, so it aligns to nothing.
+DATE_ALIGNMENT = [(1, 0), (2, 0), (3, 0)]
+
+
+def date_in_words(day: datetime.date) -> SyntheticPair:
+    """``day`` in words and in ISO 8601: "Tuesday, 3 March 2009" -> "2009-03-03"."""
+    source = f"{WEEKDAYS[day.weekday()]}, {day.day} {MONTHS[day.month - 1]} {day.year}"
+    return SyntheticPair(source, day.isoformat(), list(DATE_ALIGNMENT))
+
+
+def date_pair(rng: random.Random, first_year: int = 1900, last_year: int = 2099) -> SyntheticPair:
+    """A random day between the first and the last year (both included), see
+    :func:`date_in_words`."""
+    first = datetime.date(first_year, 1, 1).toordinal()
+    last = datetime.date(last_year, 12, 31).toordinal()
+    return date_in_words(datetime.date.fromordinal(rng.randint(first, last)))
+
+
+def date_pairs(count: int, seed: int = 0) -> list[SyntheticPair]:
+    """``count`` date pairs, deterministic for a given ``seed``."""
+    rng = random.Random(seed)
+    return [date_pair(rng) for _ in range(count)]

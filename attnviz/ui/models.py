@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import streamlit as st
+import torch
 
 from ..translator import Translator, load
 
@@ -27,5 +28,10 @@ def bundled_models() -> list[str]:
 
 @st.cache_resource(show_spinner="Loading the model…")
 def get_translator(name: str) -> Translator:
-    """One Translator per model and process, shared by every session (it is thread-safe)."""
+    """One Translator per model and process, shared by every session (it is thread-safe).
+
+    Sessions run in threads of one process: each decoding uses one OpenMP thread, so
+    concurrent sessions share the cores instead of oversubscribing them.
+    """
+    torch.set_num_threads(1)
     return load(models_dir() / name)

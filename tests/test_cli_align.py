@@ -1,0 +1,254 @@
+"""``attnviz align`` and ``attnviz eval-align``: a model trained on a task with a known
+alignment (reversal, dates) recovers it, and bad input lines are reported, not dropped."""
+
+from __future__ import annotations
+
+import io
+import random
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from attnviz import cli
+from attnviz.align import GoldAlignment, write_naacl, write_pharaoh, write_talp
+from attnviz.checkpoint import save_checkpoint
+from attnviz.model import AttentionRNN, ModelConfig
+from attnviz.synthetic import date_pairs, reversal_pairs
+from attnviz.tokenize import train_tokenizer
+from attnviz.train import batch_loss, make_batch
+
+
+def run(monkeypatch, capsys, argv: list[str], stdin: str = "") -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def scores(out: str) -> dict[str, float]:
+    """The AER, precision and recall lines of ``attnviz eval-align``."""
+    return {line.split()[0]: float(line.split()[1]) for line in out.splitlines()[:3]}
+
+
+def align_and_score(monkeypatch, capsys, tmp_path: Path, model: Path, pairs, *options) -> dict:
+    """Align ``pairs`` with ``attnviz align``, then score the output with ``eval-align``."""
+    text = "".join(f"{p.source} ||| {p.target}\n" for p in pairs)
+    code, out, err = run(monkeypatch, capsys, ["align", "-m", str(model), *options], text)
+    assert code == 0, err
+    assert len(out.splitlines()) == len(pairs)
+    (tmp_path / "pred.txt").write_text(out, encoding="utf-8")
+    write_pharaoh(tmp_path / "gold.txt", [p.alignment for p in pairs])
+    argv = [
+        "eval-align",
+        "--pred",
+        str(tmp_path / "pred.txt"),
+        "--gold",
+        str(tmp_path / "gold.txt"),
+    ]
+    code, out, err = run(monkeypatch, capsys, argv)
+    assert code == 0, err
+    return scores(out)
+
+
+def test_align_recovers_the_reversal(reversal_checkpoint, tmp_path, monkeypatch, capsys):
+    pairs = reversal_pairs(40, seed=11)
+    result = align_and_score(monkeypatch, capsys, tmp_path, reversal_checkpoint, pairs)
+    assert result["AER"] < 0.1
+
+
+def test_align_output_is_pharaoh_like_fast_align(reversal_checkpoint, monkeypatch, capsys):
+    code, out, err = run(
+        monkeypatch, capsys, ["align", "-m", str(reversal_checkpoint)], "a b c ||| c b a\n"
+    )
+    assert code == 0, err
+    assert out == "2-0 1-1 0-2\n"
+
+
+@pytest.mark.parametrize("method", [[], ["--method", "intersect"]])
+def test_symmetric_method_with_reverse_model(
+    reversal_checkpoint, tmp_path, monkeypatch, capsys, method
+):
+    """A reversal model is its own reverse model (reversing twice is the identity); with
+    --reverse-model and no --method, grow-diag is used."""
+    pairs = reversal_pairs(20, seed=12)
+    options = ["--reverse-model", str(reversal_checkpoint), *method]
+    result = align_and_score(monkeypatch, capsys, tmp_path, reversal_checkpoint, pairs, *options)
+    assert result["AER"] < 0.1
+
+
+def test_symmetric_method_needs_reverse_model(reversal_checkpoint, monkeypatch, capsys):
+    argv = ["align", "-m", str(reversal_checkpoint), "--method", "grow-diag"]
+    code, out, err = run(monkeypatch, capsys, argv, "a b ||| b a\n")
+    assert code == 2
+    assert "--reverse-model" in err
+    argv = ["align", "-m", str(reversal_checkpoint), "--method", "argmax"]
+    code, out, err = run(monkeypatch, capsys, [*argv, "--reverse-model", "x"], "a b ||| b a\n")
+    assert code == 2
+
+
+def test_bad_lines_are_reported_and_keep_their_place(reversal_checkpoint, monkeypatch, capsys):
+    text = "a b ||| b a\n\nc d e\n ||| a\nd e ||| e d\n"
+    code, out, err = run(monkeypatch, capsys, ["align", "-m", str(reversal_checkpoint)], text)
+    assert code == 1
+    lines = out.split("\n")[:-1]
+    assert len(lines) == 5
+    assert lines[0] == "1-0 0-1"
+    assert lines[1] == lines[2] == lines[3] == ""
+    assert lines[4] == "1-0 0-1"
+    assert "line 2:" in err and "line 3:" in err and "line 4:" in err
+    assert "line 1:" not in err and "line 5:" not in err
+    assert "|||" in err
+
+
+def test_align_reads_a_file_with_a_byte_order_mark(
+    reversal_checkpoint, tmp_path, monkeypatch, capsys
+):
+    path = tmp_path / "in.txt"
+    path.write_bytes("\ufeffa b c ||| c b a\n".encode())
+    code, out, err = run(
+        monkeypatch, capsys, ["align", "-m", str(reversal_checkpoint), "-i", str(path)]
+    )
+    assert (code, out) == (0, "2-0 1-1 0-2\n"), err
+
+
+def test_unusable_model_or_input_file(reversal_checkpoint, tmp_path, monkeypatch, capsys):
+    code, _, err = run(monkeypatch, capsys, ["align", "-m", str(tmp_path / "nothing")])
+    assert code == 2 and err
+    argv = ["align", "-m", str(reversal_checkpoint), "-i", str(tmp_path / "missing.txt")]
+    code, _, err = run(monkeypatch, capsys, argv)
+    assert code == 2 and "cannot read" in err
+
+
+# -- eval-align -----------------------------------------------------------------------------
+
+
+def test_eval_align_prints_aer_precision_recall(tmp_path, monkeypatch, capsys):
+    (tmp_path / "pred.txt").write_text("0-0 1-2 2-1\n", encoding="utf-8")
+    write_talp(tmp_path / "gold.talp", [GoldAlignment.of({(0, 0), (1, 1)}, {(1, 2), (2, 2)})])
+    argv = [
+        "eval-align",
+        "--pred",
+        str(tmp_path / "pred.txt"),
+        "--gold",
+        str(tmp_path / "gold.talp"),
+    ]
+    code, out, err = run(monkeypatch, capsys, [*argv, "--format", "talp"])
+    assert code == 0, err
+    # |A| = 3, |S| = 2, |A∩S| = 1, |A∩P| = 2
+    assert scores(out) == {"AER": 0.4, "precision": 0.6667, "recall": 0.5}
+
+
+def test_naacl_sentence_numbers_pick_the_predicted_line(tmp_path, monkeypatch, capsys):
+    (tmp_path / "pred.txt").write_text("0-0\n0-0 1-1\n", encoding="utf-8")
+    (tmp_path / "gold.wa").write_text("2 1 1 S\n2 2 2 S\n", encoding="utf-8")
+    argv = ["eval-align", "--pred", str(tmp_path / "pred.txt"), "--gold", str(tmp_path / "gold.wa")]
+    code, out, err = run(monkeypatch, capsys, [*argv, "--format", "naacl"])
+    assert code == 0, err
+    # sentence 1 has no gold links, so its 0-0 is wrong: |A| = 3, |S| = |A∩S| = |A∩P| = 2
+    assert scores(out) == {"AER": 0.2, "precision": 0.6667, "recall": 1.0}
+    assert "2 sentences" in out
+
+
+def test_eval_align_reversed_zero_based_gold(tmp_path, monkeypatch, capsys):
+    """Gold like the de-en Europarl set: target word first, 0-based word indices."""
+    (tmp_path / "pred.txt").write_text("0-1 1-0\n", encoding="utf-8")
+    write_naacl(tmp_path / "gold.wa", [GoldAlignment.of({(1, 0), (0, 1)})], one_based=False)
+    (tmp_path / "text.txt").write_text("a b ||| c d e\n", encoding="utf-8")
+    argv = ["eval-align", "--pred", str(tmp_path / "pred.txt"), "--gold", str(tmp_path / "gold.wa")]
+    argv += [
+        "--format",
+        "naacl",
+        "--zero-based",
+        "--reverse-gold",
+        "--text",
+        str(tmp_path / "text.txt"),
+    ]
+    code, out, err = run(monkeypatch, capsys, argv)
+    assert code == 0, err
+    assert scores(out)["AER"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "gold, fmt, message",
+    [
+        ("1 1 9 S\n", "naacl", "line 1: link 0-8 (0-based) points past the end"),
+        ("2 1 1 S\n", "naacl", "line 1: sentence number 2 does not match"),
+        ("1 1 x S\n", "naacl", "line 1: target index 'x' is not a whole number"),
+        ("0-0\n0-0\n", "pharaoh", "line 2: there is no sentence 2 in the text"),
+    ],
+)
+def test_eval_align_bad_gold(tmp_path, monkeypatch, capsys, gold, fmt, message):
+    (tmp_path / "pred.txt").write_text("0-0\n", encoding="utf-8")
+    (tmp_path / "text.txt").write_text("a b ||| c d e\n", encoding="utf-8")
+    (tmp_path / "gold").write_text(gold, encoding="utf-8")
+    argv = ["eval-align", "--pred", str(tmp_path / "pred.txt"), "--gold", str(tmp_path / "gold")]
+    code, out, err = run(
+        monkeypatch, capsys, [*argv, "--format", fmt, "--text", str(tmp_path / "text.txt")]
+    )
+    assert code == 2
+    assert str(tmp_path / "gold") in err
+    assert message in err
+
+
+def test_eval_align_checks_predictions_against_the_text(tmp_path, monkeypatch, capsys):
+    (tmp_path / "pred.txt").write_text("5-0\n", encoding="utf-8")
+    (tmp_path / "text.txt").write_text("a b ||| c\n", encoding="utf-8")
+    write_pharaoh(tmp_path / "gold.txt", [{(0, 0)}])
+    argv = [
+        "eval-align",
+        "--pred",
+        str(tmp_path / "pred.txt"),
+        "--gold",
+        str(tmp_path / "gold.txt"),
+    ]
+    code, _, err = run(monkeypatch, capsys, [*argv, "--text", str(tmp_path / "text.txt")])
+    assert code == 2
+    assert f"{tmp_path / 'pred.txt'}, line 1: link 5-0" in err
+
+
+# -- dates: "Tuesday, 3 March 2009" -> "2009-03-03" -----------------------------------------
+
+
+def train_dates(folder: Path, steps: int = 500) -> Path:
+    """A small model that writes dates in ISO form (about 15 s on 2 cores), saved to ``folder``.
+
+    The tokenizer is about as small as byte fallback allows, so digits are pieces of their own.
+    """
+    torch.manual_seed(0)
+    pairs = date_pairs(4000, seed=1)
+    tokenizer = train_tokenizer([p.source for p in pairs] + [p.target for p in pairs], 320)
+    config = ModelConfig(
+        vocab_size=tokenizer.vocab_size,
+        emb_dim=32,
+        enc_hidden=48,
+        dec_hidden=64,
+        attn_dim=32,
+        dropout=0.0,
+        max_src_len=64,
+        max_tgt_len=64,
+    )
+    model = AttentionRNN(config)
+    ids = [(tokenizer.encode(p.source), tokenizer.encode(p.target)) for p in pairs]
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    rng = random.Random(0)
+    for _ in range(steps):
+        batch = make_batch(rng.sample(ids, 64), config.pad_id, config.bos_id, config.eos_id)
+        loss, _ = batch_loss(model, *batch)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+    card = {"data": "synthetic dates, generated by attnviz.synthetic"}
+    return save_checkpoint(folder, model.eval(), tokenizer, card=card, name="dates-additive")
+
+
+@pytest.mark.slow
+def test_align_recovers_the_date_alignment(tmp_path, monkeypatch, capsys):
+    """One target word takes three source words: each of its pieces is read on its own."""
+    model = train_dates(tmp_path / "dates-additive")
+    pairs = date_pairs(50, seed=99)
+    result = align_and_score(monkeypatch, capsys, tmp_path, model, pairs, "--method", "pieces")
+    assert result["AER"] < 0.1
+    assert result["precision"] > 0.95
