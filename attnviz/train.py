@@ -39,6 +39,7 @@ from .checkpoint import (
     write_bytes_atomic,
 )
 from .data import (
+    TATOEBA_LANGUAGES,
     EncodedPair,
     Pair,
     bucket_batches,
@@ -50,6 +51,7 @@ from .data import (
     split_by_source,
 )
 from .evaluate import evaluate_test_sets, example_translations, score_corpus, translate_all
+from .gold_sets import GOLD_SETS, gold_alignment_metrics
 from .model import AttentionRNN
 from .recipe import Recipe
 from .synthetic import reversal_pairs
@@ -590,6 +592,15 @@ def data_card(recipe: Recipe) -> list[dict]:
     return sources
 
 
+def target_language(recipe: Recipe) -> str | None:
+    """The language the recipe translates into ("fr", "de"), from its corpora."""
+    if recipe.data.multi30k:
+        return recipe.data.multi30k[1]
+    if recipe.data.tatoeba in TATOEBA_LANGUAGES:
+        return TATOEBA_LANGUAGES[recipe.data.tatoeba][1]
+    return None
+
+
 def write_test_metrics(recipe: Recipe) -> dict:
     """Score the recipe's best checkpoint on its held-out test sets and add it to the card."""
     checkpoint = load_checkpoint(recipe.output)
@@ -605,6 +616,10 @@ def write_test_metrics(recipe: Recipe) -> dict:
         "(2% of English sentences, none seen in training)."
     )
     card["examples"] = example_translations(translator)
+    language = target_language(recipe)
+    gold_dir = Path(recipe.data.data_dir) / "gold"
+    if language in GOLD_SETS and gold_dir.is_dir():
+        card["alignment"] = gold_alignment_metrics(translator, gold_dir, language)
     text = json.dumps(card, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     write_bytes_atomic(recipe.output / "card.json", text.encode("utf-8"))
     return card

@@ -1,0 +1,27 @@
+"""The gold alignment sets are read with English first and scored with every method."""
+
+from __future__ import annotations
+
+from attnviz.align import DIRECTIONAL_METHODS
+from attnviz.gold_sets import GOLD_SETS, gold_alignment_metrics, load_gold
+
+
+def test_gold_sets_read_english_first(shared_data):
+    pairs, links, dropped = load_gold(shared_data / "gold", GOLD_SETS["fr"])
+    assert len(pairs) == len(links) == 37 and dropped == 0
+    assert all(
+        s < len(e.split()) and t < len(f.split())
+        for (e, f), g in zip(pairs, links, strict=True)
+        for s, t in g.possible
+    )
+    pairs, links, dropped = load_gold(shared_data / "gold", GOLD_SETS["de"])
+    assert len(pairs) == 100
+    assert dropped == 1  # the data README: one link points past its sentence's end
+    assert sum(len(g.sure) for g in links) > 1000
+
+
+def test_every_method_is_scored(shared_data, reversal_translator):
+    metrics = gold_alignment_metrics(reversal_translator, shared_data / "gold", "fr")
+    assert set(metrics["methods"]) == set(DIRECTIONAL_METHODS)
+    for scores in metrics["methods"].values():
+        assert 0.0 <= scores["aer"] <= 1.0 and scores["sure"] > 0
