@@ -22,7 +22,9 @@ import numpy as np
 
 from .errors import InputError
 from .tokenize import EOS_PIECE, word_of_piece
-from .translator import Score, Translator
+from .translator import Score, Translation, Translator
+
+Decoded = Score | Translation  # anything with pieces and their attention
 
 Link = tuple[int, int]  # (source word, target word), 0-based
 
@@ -128,7 +130,7 @@ def text_word_of_piece(pieces: Sequence[str], text: str) -> list[int]:
     return mapping
 
 
-def _rows(score: Score, shift: bool) -> np.ndarray:
+def _rows(score: Decoded, shift: bool) -> np.ndarray:
     """The attention rows that stand for the target pieces, without the source "</s>" column.
 
     Without ``shift`` row i is the step that predicted target piece i; with ``shift`` it is the
@@ -139,7 +141,9 @@ def _rows(score: Score, shift: bool) -> np.ndarray:
     return rows[:, :-1]
 
 
-def alignment_attention(score: Score, source: str, target: str, shift: bool = False) -> np.ndarray:
+def alignment_attention(
+    score: Decoded, source: str, target: str, shift: bool = False
+) -> np.ndarray:
     """Word attention (tgt_words, src_words) of a forced decode of ``target`` given ``source``,
     over the words of ``source.split()`` and ``target.split()`` (see :func:`_rows`)."""
     return word_attention(
@@ -166,7 +170,7 @@ def threshold_links(matrix: np.ndarray, threshold: float = THRESHOLD) -> set[Lin
     return {(int(s), int(t)) for s, t in zip(sources, targets, strict=True)}
 
 
-def score_links(score: Score, source: str, target: str, method: str) -> set[Link]:
+def score_links(score: Decoded, source: str, target: str, method: str) -> set[Link]:
     """Links read off a forced decode (``score``) of ``target`` given ``source`` by ``method``.
 
     ``argmax``: each target word (mean of its pieces' rows) to its most attended source word;

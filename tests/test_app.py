@@ -85,3 +85,9 @@ def test_picking_an_example_fills_the_text_box(models):
     app.selectbox(key="example").select("Where do you live?").run()
     assert app.text_area(key="text").value == "Where do you live?"
     assert app.query_params["text"] in ("Where do you live?", ["Where do you live?"])
+
+
+def test_hard_alignment_overlay_marks_the_mirrored_words(models):
+    spec = heatmap_spec(run_app(text="a b c d", unit="words", links="1"))
+    overlay = spec["data"][1]
+    assert list(zip(overlay["x"], overlay["y"], strict=True)) == [(3, 0), (2, 1), (1, 2), (0, 3)]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ..align import argmax_links, word_attention
+from ..align import DEFAULT_METHOD, argmax_links, score_links, sorted_links, word_attention
 from ..errors import InputError
 from ..figures import attention_heatmap
 from ..translator import Translation, Translator
@@ -24,6 +24,7 @@ def examples() -> list[str]:
 
 
 def heatmap(translation: Translation, model: str, by_words: bool, overlay: bool):
+    """The view's figure; hard links come from the very attention that is drawn."""
     if by_words:
         attention = word_attention(
             translation.attention,
@@ -31,10 +32,14 @@ def heatmap(translation: Translation, model: str, by_words: bool, overlay: bool)
             translation.target_word_of_piece,
         )
         source, target = translation.source_words, translation.target_words
+        links = []
+        if overlay:
+            words = " ".join(source[:-1]), " ".join(target[:-1])  # without "</s>"
+            links = sorted_links(score_links(translation, *words, DEFAULT_METHOD))
     else:
         attention = translation.attention
         source, target = translation.source_pieces, translation.target_pieces
-    links = argmax_links(attention) if overlay else ()
+        links = argmax_links(attention) if overlay else []
     search = "greedy" if translation.beam_size == 1 else f"beam {translation.beam_size}, best"
     title = f"Attention of {model} ({search}), by {'word' if by_words else 'piece'}"
     return attention_heatmap(source, target, attention, title, links)
@@ -64,7 +69,7 @@ def render(translator: Translator, model: str) -> None:
     left, middle, right = st.columns(3)
     beam = left.slider("Beam size", 1, 10, key="beam")
     unit = middle.radio("Show", UNITS, horizontal=True, key="unit")
-    overlay = right.toggle("Hard alignment (argmax)", key="links")
+    overlay = right.toggle("Hard alignment", key="links")
     to_url(model=model, text=text, beam=beam, unit=unit, links=overlay)
     try:
         with st.spinner("Translating…"):
