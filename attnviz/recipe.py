@@ -38,7 +38,7 @@ class DataSpec:
 
     Tatoeba is split into train/dev/test by English sentence; Multi30k ``train`` is used for
     training only, its ``val`` joins the dev set and ``test_2016_flickr`` stays for the card.
-    ``synthetic = "reversal"`` replaces the corpora with generated pairs.
+    ``synthetic = "reversal"`` or ``"dates"`` replaces the corpora with generated pairs.
     """
 
     data_dir: str = "../shared/data"

@@ -50,14 +50,16 @@ from .data import (
     source_key,
     split_by_source,
 )
+from .errors import InputError
 from .evaluate import evaluate_test_sets, example_translations, score_corpus, translate_all
 from .gold_sets import GOLD_SETS, gold_alignment_metrics
 from .model import AttentionRNN
 from .recipe import Recipe
-from .synthetic import reversal_pairs
+from .synthetic import date_pairs, reversal_pairs
 from .tokenize import Tokenizer, train_tokenizer
 from .translator import Translator
 
+SYNTHETIC_TASKS = {"reversal": reversal_pairs, "dates": date_pairs}
 HISTORY_FIELDS = [
     "step",
     "epoch",
@@ -132,15 +134,15 @@ class PreparedData:
 def split_corpora(recipe: Recipe) -> tuple[list[Pair], list[Pair], dict[str, list[Pair]]]:
     """Train pairs, dev pairs and named test sets, with no English sentence on two sides."""
     spec = recipe.data
-    if spec.synthetic == "reversal":
-        train, dev, test = split_by_source(
-            reversal_pairs(spec.synthetic_pairs, seed=recipe.seed),  # type: ignore[arg-type]
-            spec.dev_fraction,
-            spec.test_fraction,
-        )
-        return train, dev, {"reversal": test}
     if spec.synthetic is not None:
-        raise ValueError(f"unknown synthetic task {spec.synthetic!r}")
+        if spec.synthetic not in SYNTHETIC_TASKS:
+            raise InputError(
+                f"unknown synthetic task {spec.synthetic!r}; use {', '.join(SYNTHETIC_TASKS)}"
+            )
+        generated = SYNTHETIC_TASKS[spec.synthetic](spec.synthetic_pairs, seed=recipe.seed)
+        pairs = [Pair(p.source, p.target) for p in generated]
+        train, dev, test = split_by_source(pairs, spec.dev_fraction, spec.test_fraction)
+        return train, dev, {spec.synthetic: test}
     train: list[Pair] = []
     dev: list[Pair] = []
     tests: dict[str, list[Pair]] = {}

@@ -162,3 +162,25 @@ def test_every_bundled_checkpoint_loads_and_translates():
         t = translator.translate("Where do you live?", beam_size=2)
         assert t.text.strip()
         assert t.attention.shape == (len(t.target_pieces), len(t.source_pieces))
+
+
+@pytest.mark.parametrize("task", ["reversal", "dates"])
+def test_synthetic_tasks_split_without_overlap(tmp_path, task):
+    from attnviz.data import source_key
+    from attnviz.train import split_corpora
+
+    path = write_recipe(tmp_path)
+    path.write_text(path.read_text().replace('synthetic = "reversal"', f'synthetic = "{task}"'))
+    train_pairs, dev, tests = split_corpora(read_recipe(path))
+    assert list(tests) == [task] and len(train_pairs) > 2000
+    held_out = {source_key(p.source) for p in dev + tests[task]}
+    assert not any(source_key(p.source) in held_out for p in train_pairs)
+
+
+def test_unknown_synthetic_task_is_refused(tmp_path):
+    from attnviz.train import split_corpora
+
+    path = write_recipe(tmp_path)
+    path.write_text(path.read_text().replace('synthetic = "reversal"', 'synthetic = "sorting"'))
+    with pytest.raises(InputError, match="unknown synthetic task 'sorting'"):
+        split_corpora(read_recipe(path))
