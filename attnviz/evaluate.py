@@ -82,6 +82,9 @@ def evaluate_test_sets(
     return metrics
 
 
-def example_translations(translator: Translator, beam_size: int = 5) -> dict[str, str]:
-    """Everyday sentences a person will try first, and what the model makes of them."""
-    return {s: translator.translate(s, beam_size=beam_size).text for s in CLASSROOM_SENTENCES}
+def example_translations(
+    translator: Translator, beam_size: int = 5, sentences: Sequence[str] | None = None
+) -> dict[str, str]:
+    """Sentences a person will try first (everyday ones by default), and their translations."""
+    chosen = CLASSROOM_SENTENCES if sentences is None else sentences
+    return {s: translator.translate(s, beam_size=beam_size).text for s in chosen}
