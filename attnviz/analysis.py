@@ -8,8 +8,8 @@
 - :func:`knock_out`: the chosen token's probability when the most attended source word is
   removed from that step's attention (the rest renormalised).
 
-The last two re-run the decoder with the model's own layers (the steps of
-:meth:`attnviz.model.AttentionRNN.decode_step`), so that a step's attention can be replaced.
+The last two re-run :meth:`attnviz.model.AttentionRNN.decode_step`, which can impose a step's
+attention in place of the scorer's.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from torch import Tensor
 
 from .align import word_attention
 from .errors import InputError
-from .model import AttentionRNN, Encoded, gru_update
+from .model import AttentionRNN, Encoded
 from .tokenize import EOS_PIECE, group_words, word_of_piece
 from .translator import Score, Translation, Translator
 
@@ -136,31 +136,6 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 # -- re-running the decoder -----------------------------------------------------------------
 
 
-def _step(
-    model: AttentionRNN,
-    prev: Tensor,
-    hidden: Tensor,
-    encoded: Encoded,
-    weights: Tensor | None = None,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """:meth:`AttentionRNN.decode_step` with the option to impose the attention weights.
-
-    prev:    (batch,) long, the previous target token
-    hidden:  (batch, dec_hidden) s_{t-1}
-    weights: (batch, heads, src_len) used instead of the scorer's, if given
-    returns log-probabilities (batch, vocab), s_t (batch, dec_hidden), the weights used
-    """
-    emb = model.embed(prev)
-    if weights is None:
-        context, weights = model.scorer(hidden, encoded.keys)
-    else:
-        context = model.scorer.combine(weights, encoded.keys)
-    gates_in = model.gru_input(torch.cat([emb, context], dim=-1))
-    new_hidden = gru_update(gates_in, model.gru_hidden(hidden), hidden)
-    pre = torch.tanh(model.pre_output(torch.cat([new_hidden, context, emb], dim=-1)))
-    return torch.log_softmax(model.logits(pre), dim=-1), new_hidden, weights
-
-
 @dataclass
 class _Forced:
     """A teacher-forced pass over one sentence pair (T target tokens, "</s>" included).
@@ -182,9 +157,10 @@ def _forced(model: AttentionRNN, encoded: Encoded, tgt_ids: Sequence[int]) -> _F
     logprobs, states, weights = [], [], []
     for t in range(len(tgt_ids)):
         states.append(hidden)
-        out, hidden, w = _step(model, prev[t : t + 1], hidden, encoded)
-        logprobs.append(out)
-        weights.append(w)
+        step = model.decode_step(prev[t : t + 1], hidden, encoded)
+        hidden = step.hidden
+        logprobs.append(step.logprobs)
+        weights.append(step.attention)
     return _Forced(torch.cat(logprobs), torch.cat(states), prev, torch.cat(weights))
 
 
@@ -290,7 +266,7 @@ def knock_out(translator: Translator, source: str, target: str | Sequence[str]) 
         knocked = forced.weights * keep[:, None, :]
         knocked = knocked / knocked.sum(dim=-1, keepdim=True)
         repeated = encoded.select(torch.zeros(steps, dtype=torch.long))
-        logprobs, _, _ = _step(model, forced.prev, forced.hidden, repeated, knocked)
+        logprobs = model.decode_step(forced.prev, forced.hidden, repeated, knocked).logprobs
     chosen = torch.tensor(tgt_ids)
     rows = torch.arange(steps)
     return KnockOut(

@@ -190,7 +190,7 @@ class AttentionRNN(nn.Module):
     def _step_logits(self, pre: Tensor) -> Tensor:
         """pre: (batch, emb_dim) -> (batch, vocab), through the packed layer when frozen."""
         packed = self.__dict__.get("_packed_output")
-        if packed is None:
+        if packed is None or torch.is_grad_enabled():  # the packed copy carries no gradient
             return self.logits(pre)
         return torch._C._nn.mkldnn_linear(pre.to_mkldnn(), *packed).to_dense()
 
@@ -236,15 +236,22 @@ class AttentionRNN(nn.Module):
         new_hidden = gru_update(gates_in, self.gru_hidden(hidden), hidden)
         return new_hidden, context, weights
 
-    def decode_step(self, prev: Tensor, hidden: Tensor, encoded: Encoded) -> StepOutput:
+    def decode_step(
+        self, prev: Tensor, hidden: Tensor, encoded: Encoded, weights: Tensor | None = None
+    ) -> StepOutput:
         """One decoding step.
 
         prev:    (batch,) long, the previous target token (bos_id at the first step)
         hidden:  (batch, dec_hidden) the previous decoder state
         encoded: the source, with the same batch size
+        weights: (batch, heads, src_len) attention imposed instead of the scorer's (analysis
+                 asks "what if this step had looked elsewhere"); None to attend normally
         """
         emb = self.embed(prev)
-        context, weights = self.scorer(hidden, encoded.keys)
+        if weights is None:
+            context, weights = self.scorer(hidden, encoded.keys)
+        else:
+            context = self.scorer.combine(weights, encoded.keys)
         gates_in = self.gru_input(torch.cat([emb, context], dim=-1))
         new_hidden = gru_update(gates_in, self.gru_hidden(hidden), hidden)
         pre = torch.tanh(self.pre_output(torch.cat([new_hidden, context, emb], dim=-1)))
