@@ -185,7 +185,7 @@ class Translator:
         hypotheses = [self._hypothesis(rank, r) for rank, r in enumerate(results[:n_best])]
         best = hypotheses[0]
         return Translation(
-            **self._aligned(text, src_ids, best.pieces, best.steps, truncated),
+            **self._aligned(text, src_ids, best.pieces, best.steps, best.head_attention, truncated),
             text=best.text,
             hypotheses=hypotheses,
             beam_tree=[self._node(n) for n in tree],
@@ -205,7 +205,9 @@ class Translator:
         pieces = [self.tokenizer.id_to_piece(t) for t in result.tokens]
         steps = self._steps(result)
         return Score(
-            **self._aligned(source, src_ids, pieces, steps, truncated),
+            **self._aligned(
+                source, src_ids, pieces, steps, result.attention.transpose(1, 0, 2), truncated
+            ),
             text=self.tokenizer.decode(result.tokens),
             token_logprobs=result.token_logprobs,
             logprob=result.logprob,
@@ -268,10 +270,11 @@ class Translator:
         src_ids: list[int],
         target_pieces: list[str],
         steps: list[Step],
+        head_attention: np.ndarray,
         truncated: bool,
     ) -> dict:
+        """Fields shared by translations and scores; head_attention: (heads, tgt, src)."""
         source_pieces = [self.tokenizer.id_to_piece(i) for i in src_ids]
-        heads = np.stack([s.head_attention for s in steps], axis=1)  # (heads, tgt, src)
         return dict(
             source=source,
             source_pieces=source_pieces,
@@ -280,8 +283,8 @@ class Translator:
             target_words=group_words(self.tokenizer, target_pieces),
             source_word_of_piece=word_of_piece(source_pieces),
             target_word_of_piece=word_of_piece(target_pieces),
-            attention=heads.mean(axis=0),
-            head_attention=heads if self.config.heads_used > 1 else None,
+            attention=head_attention.mean(axis=0),
+            head_attention=head_attention if self.config.heads_used > 1 else None,
             steps=steps,
             truncated=truncated,
             model=self.name,
