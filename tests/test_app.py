@@ -91,3 +91,19 @@ def test_hard_alignment_overlay_marks_the_mirrored_words(models):
     spec = heatmap_spec(run_app(text="a b c d", unit="words", links="1"))
     overlay = spec["data"][1]
     assert list(zip(overlay["x"], overlay["y"], strict=True)) == [(3, 0), (2, 1), (1, 2), (0, 3)]
+
+
+def test_changing_only_the_display_does_not_decode_again(models, monkeypatch):
+    from attnviz.translator import Translator
+
+    app = run_app(text="a b c")
+    calls = []
+    original = Translator.translate
+    monkeypatch.setattr(
+        Translator, "translate", lambda self, *a, **k: calls.append(a) or original(self, *a, **k)
+    )
+    app.radio(key="unit").set_value("pieces").run()
+    app.toggle(key="links").set_value(False).run()
+    assert not app.exception and calls == []
+    app.slider(key="beam").set_value(2).run()
+    assert len(calls) == 1

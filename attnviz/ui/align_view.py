@@ -10,6 +10,7 @@ from ..align import DEFAULT_METHOD, argmax_links, score_links, sorted_links, wor
 from ..errors import InputError
 from ..figures import attention_heatmap
 from ..translator import Translation, Translator
+from .models import translate_cached
 from .state import flag, init_from_url, int_in, one_of, to_url
 
 EXAMPLES_FILE = Path(__file__).resolve().parents[2] / "assets" / "examples.txt"
@@ -73,7 +74,7 @@ def render(translator: Translator, model: str) -> None:
     to_url(model=model, text=text, beam=beam, unit=unit, links=overlay)
     try:
         with st.spinner("Translating…"):
-            translation = translator.translate(text, beam_size=beam)
+            translation = translate_cached(model, text, beam)
     except InputError as exc:
         st.warning(str(exc))
         return

@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from ..translator import Translator, load
+from ..translator import Translation, Translator, load
 
 REPO_PRETRAINED = Path(__file__).resolve().parents[2] / "pretrained"
 DEFAULT_MODEL = "en-fr-additive"
@@ -35,3 +35,10 @@ def get_translator(name: str) -> Translator:
     """
     torch.set_num_threads(1)
     return load(models_dir() / name)
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def translate_cached(name: str, text: str, beam_size: int) -> Translation:
+    """Translations by input, shared by sessions: changing only how a result is shown (words
+    or pieces, the overlay) redraws it without decoding again."""
+    return get_translator(name).translate(text, beam_size=beam_size)
