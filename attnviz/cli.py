@@ -10,7 +10,7 @@ import argparse
 import json
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,22 @@ def _positive_int(text: str) -> int:
 
 def _error(message: str) -> None:
     print(f"attnviz: {message}", file=sys.stderr)
+
+
+def _for_input_lines(path: str | None, handle: Callable[[Iterable[str]], int]) -> int:
+    """Run ``handle`` over the lines of ``path`` (stdin when None; a byte-order mark is
+    skipped); an unreadable input gives a message and exit code 2."""
+    source = path or "standard input"
+    try:
+        if path is None:
+            return handle(sys.stdin)
+        with open(path, encoding="utf-8-sig") as lines:
+            return handle(lines)
+    except OSError as exc:
+        _error(f"cannot read {source}: {exc.strerror}")
+    except UnicodeDecodeError:
+        _error(f"{source} is not UTF-8 text")
+    return 2
 
 
 # -- translate ------------------------------------------------------------------------------
@@ -101,17 +117,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     except AttnvizError as exc:
         _error(str(exc))
         return 2
-    source = args.input or "standard input"
-    try:
-        if args.input is None:
-            return _translate_lines(translator, sys.stdin, args)
-        with open(args.input, encoding="utf-8") as lines:
-            return _translate_lines(translator, lines, args)
-    except OSError as exc:
-        _error(f"cannot read {source}: {exc.strerror}")
-    except UnicodeDecodeError:
-        _error(f"{source} is not UTF-8 text")
-    return 2
+    return _for_input_lines(args.input, lambda lines: _translate_lines(translator, lines, args))
 
 
 # -- app ------------------------------------------------------------------------------------
@@ -239,17 +245,9 @@ def cmd_align(args: argparse.Namespace) -> int:
     except AttnvizError as exc:
         _error(str(exc))
         return 2
-    source = args.input or "standard input"
-    try:
-        if args.input is None:
-            return _align_lines(translator, reverse, method, sys.stdin)
-        with open(args.input, encoding="utf-8-sig") as lines:
-            return _align_lines(translator, reverse, method, lines)
-    except OSError as exc:
-        _error(f"cannot read {source}: {exc.strerror}")
-    except UnicodeDecodeError:
-        _error(f"{source} is not UTF-8 text")
-    return 2
+    return _for_input_lines(
+        args.input, lambda lines: _align_lines(translator, reverse, method, lines)
+    )
 
 
 def cmd_eval_align(args: argparse.Namespace) -> int:
