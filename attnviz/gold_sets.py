@@ -61,9 +61,9 @@ def load_gold(
         def inside(link: tuple[int, int], n_e: int = n_e, n_o: int = n_o) -> bool:
             return 0 <= link[0] < n_e and 0 <= link[1] < n_o
 
-        sure = {link for link in g.sure if inside(link)}
-        dropped += len(g.possible) - len({link for link in g.possible if inside(link)})
-        kept.append(GoldAlignment.of(sure, {link for link in g.possible if inside(link)}))
+        possible = {link for link in g.possible if inside(link)}  # sure links are in P too
+        dropped += len(g.possible) - len(possible)
+        kept.append(GoldAlignment.of(possible & g.sure, possible))
     return list(zip(english, other, strict=True)), kept, dropped
 
 
