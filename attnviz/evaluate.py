@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
+import numpy as np
 from sacrebleu.metrics import BLEU, CHRF
 
+from .analysis import attention_entropy
 from .translator import Translator
 
 
@@ -72,14 +74,21 @@ def evaluate_test_sets(
     """Quality of ``translator`` on each named test set (lists of pairs), per beam size."""
     metrics: dict[str, dict] = {}
     for name, pairs in test_sets.items():
-        sources = [p.source for p in pairs]
         references = [p.target for p in pairs]
         metrics[name] = {}
         for beam in beams:
-            outputs = translate_all(translator, sources, beam_size=beam)
+            results = [translator.translate(p.source, beam_size=beam, top_k=1) for p in pairs]
             label = "greedy" if beam == 1 else f"beam{beam}"
-            metrics[name][label] = score_corpus(outputs, references).to_dict()
+            quality = score_corpus([r.text for r in results], references).to_dict()
+            quality["attention_entropy"] = mean_entropy([r.attention for r in results])
+            metrics[name][label] = quality
     return metrics
+
+
+def mean_entropy(attentions: Sequence[np.ndarray]) -> float:
+    """Mean attention entropy in nats over every output step of every sentence."""
+    steps = np.concatenate([attention_entropy(a) for a in attentions])
+    return round(float(steps.mean()), 4)
 
 
 def example_translations(

@@ -55,8 +55,15 @@ class DataSpec:
 
 @dataclass
 class TokenizerSpec:
+    """A joint SentencePiece model trained on the training pairs, or an existing one reused.
+
+    ``model`` (a path relative to the project root) makes several recipes share one
+    tokenizer, e.g. models that must differ in nothing but their attention scorer.
+    """
+
     vocab_size: int = 8000
     model_type: str = "unigram"
+    model: str | None = None
 
 
 @dataclass
@@ -146,6 +153,9 @@ def read_recipe(path: str | Path) -> Recipe:
         root=root,
     )
     recipe.data.data_dir = str((root / recipe.data.data_dir).resolve())
+    shared = recipe.tokenizer.model
+    if shared is not None and not (root / shared).is_file():
+        raise InputError(f"recipe {path} [tokenizer]: model {root / shared} does not exist")
     try:
         recipe.model_config(vocab_size=recipe.tokenizer.vocab_size)
     except (TypeError, ValueError) as exc:

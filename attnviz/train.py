@@ -169,7 +169,9 @@ def split_corpora(recipe: Recipe) -> tuple[list[Pair], list[Pair], dict[str, lis
 
 
 def recipe_tokenizer(recipe: Recipe, train: list[Pair]) -> Tokenizer:
-    """A joint SentencePiece model trained on both sides of the training pairs."""
+    """The recipe's shared tokenizer, or a joint one trained on both sides of the pairs."""
+    if recipe.tokenizer.model:
+        return Tokenizer.from_file(recipe.root / recipe.tokenizer.model)
     texts = [p.source for p in train] + [p.target for p in train]
     spec = recipe.tokenizer
     return train_tokenizer(texts, spec.vocab_size, model_type=spec.model_type)
@@ -615,7 +617,9 @@ def write_test_metrics(recipe: Recipe) -> dict:
         "tokenizer, `bleu_lowercase` the same lower-cased, `chrf` chrF2; greedy = beam 1, "
         "beam5 = beam 5 with length normalisation alpha 1.0. Test sets: multi30k = "
         "test_2016_flickr (1,000 sentences); tatoeba = the held-out split of the recipe "
-        "(2% of English sentences, none seen in training)."
+        "(2% of English sentences, none seen in training). `attention_entropy`: mean over "
+        "every output step (</s> included) of the entropy in nats of that step's attention "
+        "over the source pieces, on the output of that beam size."
     )
     sentences = [p.source for p in list(tests.values())[0][:5]] if recipe.data.synthetic else None
     card["examples"] = example_translations(translator, sentences=sentences)

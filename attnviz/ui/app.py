@@ -1,13 +1,24 @@
-"""The app's frame: page set-up, model picker, and the views."""
+"""The app's frame: page set-up, model and view pickers; each view lives in its own module."""
 
 from __future__ import annotations
+
+import importlib
 
 import streamlit as st
 
 from ..errors import CheckpointError
-from . import align_view
 from .models import bundled_models, get_translator, models_dir
-from .state import init_from_url, one_of
+from .state import init_from_url, one_of, to_url
+
+# URL value -> (label, module in attnviz.ui). Each module has render(translator, model).
+VIEWS = {
+    "align": ("Align", "align_view"),
+    "step": ("Step through", "step_view"),
+    "compare": ("Compare scorers", "compare_view"),
+    "beam": ("Beam search", "beam_view"),
+    "whatif": ("What-if", "whatif_view"),
+    "checkpoint": ("Checkpoint", "checkpoint_view"),
+}
 
 
 def main() -> None:
@@ -20,11 +31,15 @@ def main() -> None:
             "`attnviz train pretrained/en-fr-additive/recipe.toml`."
         )
         return
+    init_from_url("view", "align", one_of(list(VIEWS)))
     init_from_url("model", names[0], one_of(names))
+    view = st.sidebar.radio("View", list(VIEWS), format_func=lambda v: VIEWS[v][0], key="view")
     model = st.sidebar.selectbox("Model", names, key="model")
+    to_url(view=view, model=model)
     try:
         translator = get_translator(model)
     except CheckpointError as exc:
         st.error(f"{model} cannot be used: {exc}")
         return
-    align_view.render(translator, model)
+    module = importlib.import_module(f"{__package__}.{VIEWS[view][1]}")
+    module.render(translator, model)

@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from ..translator import Translation, Translator, load
+from ..translator import Score, Translation, Translator, load
 
 REPO_PRETRAINED = Path(__file__).resolve().parents[2] / "pretrained"
 DEFAULT_MODEL = "en-fr-additive"
@@ -38,7 +38,16 @@ def get_translator(name: str) -> Translator:
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
-def translate_cached(name: str, text: str, beam_size: int) -> Translation:
+def translate_cached(
+    name: str, text: str, beam_size: int, n_best: int = 1, prefix: tuple[str, ...] | None = None
+) -> Translation:
     """Translations by input, shared by sessions: changing only how a result is shown (words
-    or pieces, the overlay) redraws it without decoding again."""
-    return get_translator(name).translate(text, beam_size=beam_size)
+    or pieces, the overlay) redraws it without decoding again. ``prefix``: forced pieces."""
+    translator = get_translator(name)
+    return translator.translate(text, beam_size=beam_size, n_best=n_best, prefix=prefix)
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def score_cached(name: str, source: str, target: str | tuple[str, ...]) -> Score:
+    """Forced decoding of ``target`` (text, or a tuple of pieces), shared by sessions."""
+    return get_translator(name).score(source, target)

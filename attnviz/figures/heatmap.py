@@ -1,31 +1,13 @@
-"""Plotly figures drawn from plain arrays and strings (no Streamlit, no torch): usable from a
-notebook as well as from the app.
-
-Heatmaps read like Bahdanau et al. (2015): source tokens across the top, one row per output
-token, darker = more weight, one colour scale fixed to [0, 1] with its colour bar, so any two
-heatmaps can be compared by eye.
-"""
+"""The attention heatmap: source tokens across the top, one row per output token."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
-COLOR_SCALE = "Blues"
-CELL_PX = 44  # rows and columns keep this readable minimum size; long inputs scroll
-MARGIN = dict(l=120, r=40, t=130, b=30)
-FONT_SIZE = 16  # readable on a projector
-
-
-def display_token(token: str) -> str:
-    """A token as text that Plotly shows literally (its labels understand a little HTML).
-
-    SentencePiece's word-start mark "▁" stays visible as a thin mark.
-    """
-    return html.escape(token, quote=False)
+from .style import CELL_PX, CHOSEN_COLOR, COLOR_SCALE, FONT_SIZE, MARGIN, display_token, escaped
 
 
 def attention_heatmap(
@@ -74,7 +56,7 @@ def attention_heatmap(
                 y=list(ys),
                 mode="markers",
                 marker=dict(
-                    symbol="square-open", size=CELL_PX - 10, color="#d62728", line=dict(width=3)
+                    symbol="square-open", size=CELL_PX - 10, color=CHOSEN_COLOR, line=dict(width=3)
                 ),
                 name="hard alignment",
                 hoverinfo="skip",
@@ -102,7 +84,7 @@ def attention_heatmap(
         tickfont=dict(size=FONT_SIZE),
     )
     figure.update_layout(
-        title=dict(text=html.escape(title, quote=False), y=0.98),
+        title=dict(text=escaped(title), y=0.98),
         width=MARGIN["l"] + MARGIN["r"] + max(n_src, 4) * CELL_PX + 80,
         height=MARGIN["t"] + MARGIN["b"] + max(n_tgt, 3) * CELL_PX,
         margin=MARGIN,
