@@ -14,6 +14,7 @@ AER, precision and recall follow Och & Ney (2003), with sure links S inside poss
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,10 @@ DEFAULT_METHOD = "pieces"
 # Fixed before looking at any gold set: a link needs a third of the target word's attention.
 THRESHOLD = 0.3
 FORMATS = ("pharaoh", "naacl", "talp")
+# A NAACL file read without the sentence count may not number sentences beyond this (one
+# stray "999999999 1 1" line would otherwise allocate a billion empty alignments).
+MAX_NAACL_SENTENCES = 100_000
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
@@ -136,8 +141,12 @@ def _rows(score: Decoded, shift: bool) -> np.ndarray:
     Without ``shift`` row i is the step that predicted target piece i; with ``shift`` it is the
     step right after piece i was fed to the decoder (for the last piece, the "</s>" step).
     Returns (tgt_pieces, src_pieces); the weight left out on "</s>" means "no link".
+    A translation cut at the length limit has no "</s>" step: every row is a piece's.
     """
-    rows = score.attention[1:] if shift else score.attention[:-1]
+    finished = score.target_pieces[-1:] == [EOS_PIECE]
+    if shift and not finished:
+        raise InputError("the shift method needs a translation that ends with </s>")
+    rows = score.attention[1:] if shift else score.attention[: -1 if finished else None]
     return rows[:, :-1]
 
 
@@ -296,10 +305,10 @@ def alignment_scores(
 
 
 def _number(field: str, what: str, where: str) -> int:
-    try:
-        return int(field)
-    except ValueError:
-        raise InputError(f"{where}: {what} {field!r} is not a whole number") from None
+    # Only ASCII digits: int() would also read "1_0" as 10 and "١" as 1.
+    if not _INTEGER.fullmatch(field):
+        raise InputError(f"{where}: {what} {field!r} is not a whole number")
+    return int(field)
 
 
 def _check_link(
@@ -401,6 +410,11 @@ def parse_naacl(
                 f"{where}: sentence number {sentence + 1} does not match the text, "
                 f"which has sentences 1 to {count}"
             )
+        if count is None and sentence >= MAX_NAACL_SENTENCES:
+            raise InputError(
+                f"{where}: sentence number {sentence + 1} is over {MAX_NAACL_SENTENCES}; "
+                "give the number of sentences in the text"
+            )
         link = (
             _number(fields[1], "source index", where) - offset,
             _number(fields[2], "target index", where) - offset,
@@ -421,9 +435,14 @@ def _check_sentence_count(
 
 
 def _lines(path: str | Path) -> list[str]:
-    """Lines of a UTF-8 file (a byte-order mark is skipped); InputError if unreadable."""
+    """Lines of a UTF-8 file (a byte-order mark is skipped); InputError if unreadable.
+
+    Lines end at \\n, \\r\\n or \\r only, as when the CLI reads its input: str.splitlines
+    would also split at form feeds, U+2028 and other separators inside a sentence.
+    """
     try:
-        return Path(path).read_text(encoding="utf-8-sig").splitlines()
+        with open(path, encoding="utf-8-sig") as f:
+            return [line.rstrip("\n") for line in f]
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError:

@@ -60,7 +60,9 @@ MAX_CARD_BYTES = 1 * MB
 MAX_RECIPE_BYTES = 1 * MB
 MAX_TOKENIZER_BYTES = 16 * MB
 MAX_WEIGHTS_BYTES = 512 * MB
-MAX_HEADER_BYTES = 16 * MB  # the JSON header of a safetensors file
+# The JSON header of a safetensors file: about 100 bytes a tensor, so 1 MB allows some ten
+# thousand tensors (these models have a few dozen); each header byte costs ~12 bytes parsed.
+MAX_HEADER_BYTES = 1 * MB
 
 MAX_UPLOAD_BYTES = 256 * MB  # the zip as uploaded
 MAX_UPLOAD_MEMBER_BYTES = MAX_WEIGHTS_BYTES  # one file, uncompressed
@@ -89,10 +91,23 @@ _DTYPE_BYTES = {
     "U64": 8,
     "F64": 8,
 }
+# Far above any model of this family; they keep a hostile config from making the template
+# model (built from the config before any weight is read) or decoding unboundedly large.
+MAX_CONFIG_SIZES = {
+    "emb_dim": 16384,
+    "enc_hidden": 16384,
+    "dec_hidden": 16384,
+    "attn_dim": 16384,
+    "heads": 256,
+    "enc_layers": 16,
+    "max_src_len": 4096,
+    "max_tgt_len": 4096,
+}
 _CONFIG_KEYS = {"format_version", "name", "model", "tokenizer"}
 _TOKENIZER_KEYS = {"source", "target"}
 _LABEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 _NAME_RE = re.compile(r"[^\x00-\x1f\x7f/\\:]{1,255}")
+_PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle")
 _NOT_SAFETENSORS = (
     "attnviz only loads safetensors weights and never unpickles (.pt/.bin/.pth files are "
     "refused); convert the weights with safetensors.torch.save_file"
@@ -320,6 +335,11 @@ def read_config(path: str | Path) -> tuple[ModelConfig, dict[str, Any]]:
             f"{path}: 'model' must be an object with the architecture settings, got {model!r}"
         )
     _check_field_types(model, path)
+    for name, limit in MAX_CONFIG_SIZES.items():
+        if isinstance(model.get(name), int) and model[name] > limit:
+            raise CheckpointError(
+                f"{path}: model.{name} is {model[name]}, over the {limit} that attnviz loads"
+            )
     try:
         config = ModelConfig.from_dict(model)
     except (TypeError, ValueError) as exc:
@@ -546,6 +566,19 @@ def _snapshot_labels(folder: Path) -> list[str]:
     return sorted((x for x in labels if _LABEL_RE.fullmatch(x)), key=_natural_key)
 
 
+def _no_pickled_weights_instead(folder: Path) -> None:
+    """When model.safetensors is missing but PyTorch pickles are there, say why they are not
+    used (they are never opened)."""
+    if (folder / WEIGHTS_FILE).exists():
+        return
+    pickles = sorted(p.name for p in folder.iterdir() if p.suffix in _PICKLE_SUFFIXES)
+    if pickles:
+        raise CheckpointError(
+            f"{folder / WEIGHTS_FILE}: missing; found {_list_names(pickles)} instead: "
+            f"{_NOT_SAFETENSORS}"
+        )
+
+
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Load and validate a checkpoint folder.
 
@@ -572,6 +605,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             f"{raw['tokenizer']['source']!r} has {tokenizer.vocab_size} pieces; "
             "they must be equal"
         )
+    _no_pickled_weights_instead(folder)
     model = _load_weights(folder / WEIGHTS_FILE, config)
     card: dict[str, Any] = {}
     if (folder / CARD_FILE).exists():
@@ -699,8 +733,20 @@ def extract_upload(data: bytes, dest: Path) -> Path:
                     "uncompressed"
                 )
             files.append((info, parts))
+        _check_total_ratio(files)
         root = _upload_root(files)
         return _extract_files(archive, files, Path(dest), root)
+
+
+def _check_total_ratio(files: list[tuple[zipfile.ZipInfo, tuple[str, ...]]]) -> None:
+    """The compression ratio of all files together: many small members that each pass the
+    per-file check can still add up to a zip bomb."""
+    total = sum(info.file_size for info, _ in files)
+    ratio = total / max(sum(info.compress_size for info, _ in files), 1)
+    if total > RATIO_CHECK_MIN_BYTES and ratio > MAX_COMPRESSION_RATIO:
+        raise CheckpointError(
+            f"upload: the files expand {ratio:.0f} times when unpacked; refusing a likely zip bomb"
+        )
 
 
 def _upload_root(files: list[tuple[zipfile.ZipInfo, tuple[str, ...]]]) -> str | None:

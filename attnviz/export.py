@@ -39,7 +39,8 @@ def as_json(value: Any) -> str:
 def figure_html(figure: go.Figure, name: str) -> str:
     """A standalone page (plotly.js inlined, works offline) whose camera button saves SVG."""
     config = {"displaylogo": False, "toImageButtonOptions": {"format": "svg", "filename": name}}
-    return figure.to_html(include_plotlyjs=True, full_html=True, config=config)
+    # auto_play=False: a figure with animation frames waits for its play button.
+    return figure.to_html(include_plotlyjs=True, full_html=True, config=config, auto_play=False)
 
 
 def table_csv(table: pd.DataFrame) -> str:

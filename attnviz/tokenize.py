@@ -22,8 +22,12 @@ PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 
 
 def normalize_text(text: str) -> str:
-    """NFC, every kind of whitespace (incl. narrow no-break space) as one plain space."""
-    return " ".join(unicodedata.normalize("NFC", text).split())
+    """NFC, every kind of whitespace (incl. narrow no-break space) as one plain space.
+
+    A typed "▁" counts as whitespace too: SentencePiece reads it as a word boundary, so
+    keeping it would give more words in the pieces than in the text.
+    """
+    return " ".join(unicodedata.normalize("NFC", text).replace(WORD_START, " ").split())
 
 
 class Tokenizer:
@@ -96,14 +100,22 @@ def word_of_piece(pieces: Sequence[str]) -> list[int]:
 
 
 def group_words(tokenizer: Tokenizer, pieces: Sequence[str]) -> list[str]:
-    """The words of ``pieces`` as text (byte pieces decoded back to what was typed)."""
+    """The words of ``pieces`` as text (byte pieces decoded back to what was typed).
+
+    A word that decodes to nothing visible (a model may output "<s>", "<pad>" or "<unk>",
+    which decoding drops, or a byte piece of a space) is shown as its pieces, so that every
+    word has a visible label (and is not lost when the words are joined and split again).
+    """
     mapping = word_of_piece(pieces)
     groups: list[list[str]] = [[] for _ in range(mapping[-1] + 1 if mapping else 0)]
     for piece, word in zip(pieces, mapping, strict=True):
         groups[word].append(piece)
-    return [
-        EOS_PIECE if group == [EOS_PIECE] else tokenizer.decode_pieces(group) for group in groups
-    ]
+    return [EOS_PIECE if group == [EOS_PIECE] else _word_text(tokenizer, group) for group in groups]
+
+
+def _word_text(tokenizer: Tokenizer, group: list[str]) -> str:
+    text = tokenizer.decode_pieces(group)
+    return text if text.strip() else "".join(group)
 
 
 def train_tokenizer(

@@ -174,7 +174,12 @@ class Translator:
         forces the start of the translation and lets the model continue from there."""
         if beam_size < 1 or n_best < 1 or top_k < 1:
             raise InputError("beam_size, n_best and top_k must be at least 1")
+        if max_len is not None and max_len < 1:
+            # The searches read 0 as "the model's limit", and greedy search fails below 0.
+            raise InputError(f"max_len must be at least 1 (None: the model's limit), got {max_len}")
         src_ids, truncated = self.source_ids(text, strict)
+        if isinstance(prefix, str):
+            prefix = normalize_text(prefix)  # a blank prefix forces nothing
         prefix_ids = self.target_ids(prefix, add_eos=False) if prefix else []
         if beam_size == 1 and not prefix_ids:
             results = [greedy_search(self.model, src_ids, max_len, top_k)]

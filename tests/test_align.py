@@ -321,3 +321,13 @@ def test_europarl_gold_out_of_range_link_is_reported(shared_data, tmp_path):
     assert sum(len(g.sure) for g in gold) == 1232
     # "1 4 3 S": German word 4, English word 3; an en->de model wants English first.
     assert (3, 4) in gold[0].transposed().sure
+
+
+def test_a_translation_cut_at_the_length_limit_keeps_its_last_word(reversal_translator):
+    cut = reversal_translator.translate("a b c d e f", beam_size=1, max_len=3)
+    assert cut.target_pieces[-1] != "</s>"
+    target = " ".join(cut.target_words)
+    links = score_links(cut, "a b c d e f", target, "pieces")
+    assert {t for _, t in links} == set(range(len(cut.target_words)))
+    with pytest.raises(InputError, match="shift"):
+        score_links(cut, "a b c d e f", target, "shift")

@@ -4,32 +4,52 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from attnviz import bench
 
 
-def test_bench_reports_every_figure(reversal_checkpoint, tmp_path, capsys):
-    out = tmp_path / "bench.json"
-    assert (
-        bench.main(
-            str(reversal_checkpoint), runs=2, json_path=str(out), threads=None, training=False
-        )
-        == 0
-    )
-    result = json.loads(out.read_text())
-    names = [t["name"] for t in result["timings"]]
-    assert len(names) == 7 and sum("beam 5" in n for n in names) == 3
-    assert all(t["median_ms"] > 0 and t["p95_ms"] >= t["median_ms"] for t in result["timings"])
-    assert "cores" in result["machine"]
-    assert "median ms" in capsys.readouterr().out
-
-
-def test_training_throughput_figure(tmp_path):
+@pytest.fixture
+def tiny_recipe(tmp_path):
     (tmp_path / "pyproject.toml").write_text("")
     recipe = tmp_path / "r.toml"
     recipe.write_text(
         'name = "t"\n[tokenizer]\nvocab_size = 500\n[model]\nemb_dim = 16\n'
         "enc_hidden = 16\ndec_hidden = 16\nattn_dim = 16\n[training]\nmax_tokens = 300\n"
     )
-    result = bench.time_training(recipe, steps=3)
+    return recipe
+
+
+def test_bench_reports_every_figure(reversal_checkpoint, tiny_recipe, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = bench.main(
+        str(reversal_checkpoint), runs=2, json_path=str(out), threads=None, recipe=tiny_recipe
+    )
+    assert code == 0
+    result = json.loads(out.read_text())
+    names = [t["name"] for t in result["timings"]]
+    assert len(names) == 11
+    assert sum("beam 5" in n for n in names) == 3
+    assert sum(n.startswith("Align figure") for n in names) == 3
+    assert names[-1].startswith("train step t, 300 target tokens")
+    # Every row, training included, has its median and p95, in the JSON and in the table.
+    assert all(t["median_ms"] > 0 and t["p95_ms"] >= t["median_ms"] for t in result["timings"])
+    training = result["training"]
+    assert training["target_tokens_per_s_p95"] <= training["target_tokens_per_s_median"]
+    assert "cores" in result["machine"]
+    table = capsys.readouterr().out
+    assert "median ms" in table and "p95 ms" in table
+    assert all(name in table for name in names)
+
+
+def test_real_sentences_have_the_timed_lengths():
+    sentences = bench.real_sentences()
+    assert [len(s.split()) for s in sentences] == list(bench.SENTENCE_WORDS)
+    assert all(s.startswith("The little girl") and s.endswith(".") for s in sentences)
+
+
+def test_training_throughput_figure(tiny_recipe):
+    result = bench.time_training(tiny_recipe, steps=3)
     assert result["target_tokens_per_s_median"] > 0
+    assert result["step_ms_p95"] >= result["step_ms_median"] > 0
     assert result["batch_target_tokens"] == 300 and result["steps"] == 3

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -118,4 +119,49 @@ def test_type_a_sentence_see_the_heatmap_and_reopen_the_link(server):
         expect(second.get_by_label("Sentence to translate")).to_have_value(sentence, timeout=60_000)
         expect(second.get_by_text(expected).first).to_be_visible(timeout=60_000)
         expect(second.locator(".js-plotly-plot .main-svg").first).to_be_visible(timeout=60_000)
+        browser.close()
+
+
+VIEW_SENTENCE = "The dog is running in the snow."
+
+
+@pytest.mark.parametrize("view", ["step", "compare", "beam", "whatif", "checkpoint"])
+def test_every_view_draws_its_figures_from_a_link(server, view):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, model = server
+    sentence = "k l m n" if "reversal" in model.name else VIEW_SENTENCE
+    query = urllib.parse.urlencode({"view": view, "text": sentence, "beam": 3, "step": 2})
+    shots = os.environ.get("ATTNVIZ_SCREENSHOTS_DIR")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium(), headless=True, args=CHROMIUM_ARGS
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{url}/?{query}", wait_until="networkidle")
+        expect(page.locator(".js-plotly-plot .main-svg").first).to_be_visible(timeout=90_000)
+        page.wait_for_load_state("networkidle")
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert page.get_by_label("Sentence to translate").first.input_value() == sentence
+        if shots:
+            page.screenshot(path=str(Path(shots) / f"{view}.png"), full_page=True)
+        browser.close()
+
+
+def test_a_long_sentence_scrolls_instead_of_squashing(server):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _ = server
+    sentence = " ".join(["the red car and the blue bus"] * 6)
+    query = urllib.parse.urlencode({"view": "align", "text": sentence, "unit": "pieces"})
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium(), headless=True, args=CHROMIUM_ARGS
+        )
+        page = browser.new_page(viewport={"width": 1000, "height": 900})
+        page.goto(f"{url}/?{query}", wait_until="networkidle")
+        expect(page.locator(".js-plotly-plot .main-svg").first).to_be_visible(timeout=90_000)
+        box = page.locator(".st-key-scroll-heatmap")
+        widths = box.evaluate("e => [e.clientWidth, e.scrollWidth]")
+        assert widths[1] > widths[0] + 500  # the figure keeps its cells and the box scrolls
         browser.close()

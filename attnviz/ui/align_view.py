@@ -14,6 +14,7 @@ from ..align import (
 )
 from ..errors import InputError
 from ..figures import attention_heatmap
+from ..tokenize import EOS_PIECE
 from ..translator import Translation, Translator
 from .downloads import download_row, file_stem, show_figure
 from .inputs import beam_input, sentence_input
@@ -36,7 +37,8 @@ def heatmap_data(translation: Translation, by_words: bool, overlay: bool) -> tup
     source, target = translation.source_words, translation.target_words
     links = []
     if overlay:
-        words = " ".join(source[:-1]), " ".join(target[:-1])  # without "</s>"
+        finished = translation.target_pieces[-1:] == [EOS_PIECE]  # not cut at the length limit
+        words = " ".join(source[:-1]), " ".join(target[:-1] if finished else target)
         links = sorted_links(score_links(translation, *words, DEFAULT_METHOD))
     return source, target, attention, links
 

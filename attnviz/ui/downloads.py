@@ -23,8 +23,19 @@ def file_stem(*parts: str) -> str:
 
 
 def show_figure(figure: go.Figure, key: str) -> None:
-    """A figure in its own horizontally scrolling box (wide sentences scroll, never squash)."""
-    st.plotly_chart(figure, width="content", key=key, config=PLOTLY_CONFIG)
+    """A figure at its own size in a box that scrolls sideways: Streamlit would otherwise
+    shrink a long sentence's heatmap to the page width and squash its cells."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", key):
+        raise ValueError(f"figure key {key!r} must be usable as a CSS class name")
+    with st.container(key=f"scroll-{key}"):
+        if figure.layout.width:
+            # Our own CSS, built from a number and a checked key: nothing the user typed.
+            st.html(
+                f"<style>.st-key-scroll-{key} {{overflow-x: auto;}} "
+                f".st-key-scroll-{key} .st-key-{key} {{width: {int(figure.layout.width)}px "
+                "!important; max-width: none !important;}</style>"
+            )
+        st.plotly_chart(figure, width="content", key=key, config=PLOTLY_CONFIG)
 
 
 def download_row(

@@ -1,0 +1,412 @@
+"""Figures of single decoding steps: the step-through figure (attention at step t, the output so
+far, the top-k next tokens, the context vector; one animation frame per step) and the per-token
+probability of a forced target (What-if).
+
+Steps are :class:`attnviz.translator.Step` objects read by attribute only, so this module needs
+neither torch nor Streamlit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .style import CELL_PX, CHOSEN_COLOR, COLOR_SCALE, FONT_SIZE, MARGIN, display_token, escaped
+
+if TYPE_CHECKING:
+    from ..translator import Step
+
+SURPRISE = 0.1  # a forced token the model gives less probability than this stands out
+OTHER_COLOR = "#6baed6"  # bars other than the chosen token: a mid blue, legible in both themes
+CONTEXT_SCALE = "PuOr"  # diverging (context values have a sign); not red, which means "chosen"
+# Low (surprising) probabilities red, likely ones blue; orange at the SURPRISE threshold.
+PROBABILITY_SCALE = [
+    [0.0, CHOSEN_COLOR],
+    [SURPRISE, "#fdae61"],
+    [0.35, "#9ecae1"],
+    [1.0, "#08519c"],
+]
+FRAME_MS = 900  # one step every 0.9 s: time to say it aloud in a classroom
+BAR_PX = 36
+STRIP_PX = 40
+TITLE_PX = 34  # a panel's title
+GAP_PX = 28  # between panels
+LINE_PX = 30  # one line of the output text
+CHAR_PX = 0.6 * FONT_SIZE  # rough width of one character: wraps text, sizes margins
+MIN_PLOT_PX = 560
+
+
+def topk_bars(step: Step) -> tuple[list[str], list[float], int]:
+    """(pieces, probabilities, index of the chosen one) of the top-k bars of ``step``.
+
+    The chosen token is always shown: beam search or a forced prefix may choose a token
+    outside the top-k, which then comes as one more bar.
+    """
+    pieces = [c.piece for c in step.candidates]
+    probs = [float(c.prob) for c in step.candidates]
+    if step.piece not in pieces:
+        pieces.append(step.piece)
+        probs.append(float(step.prob))
+    return pieces, probs, pieces.index(step.piece)
+
+
+def attention_rows(step: Step) -> tuple[np.ndarray, list[str]]:
+    """(rows, row names): the attention of ``step`` over the source, (rows, src_len); for a
+    multi-head model the mean of the heads first, then each head."""
+    mean = np.asarray(step.attention, dtype=float)[None, :]
+    heads = np.asarray(step.head_attention, dtype=float)
+    if heads.shape[0] == 1:
+        return mean, ["attention"]
+    names = ["mean of heads"] + [f"head {h + 1}" for h in range(heads.shape[0])]
+    return np.concatenate([mean, heads]), names
+
+
+def output_text(target_tokens: Sequence[str], index: int, chars_per_line: int) -> str:
+    """The output up to step ``index`` (0-based) as Plotly text, the token of that step
+    highlighted, wrapped into lines of about ``chars_per_line`` characters."""
+    shown = [display_token(t) for t in target_tokens[: index + 1]]
+    shown[-1] = f'<b><span style="color:{CHOSEN_COLOR}">{shown[-1]}</span></b>'
+    lines: list[list[str]] = [[]]
+    used = 0
+    for token, text in zip(target_tokens[: index + 1], shown, strict=True):
+        if lines[-1] and used + len(token) + 1 > chars_per_line:
+            lines.append([])
+            used = 0
+        lines[-1].append(text)
+        used += len(token) + 1
+    return "<br>".join(" ".join(line) for line in lines)
+
+
+def _stack(bands: dict[str, int]) -> dict[str, tuple[float, float]]:
+    """Paper (bottom, top) of bands stacked top to bottom with the given pixel heights."""
+    total = sum(bands.values())
+    domains, top = {}, total
+    for name, height in bands.items():
+        domains[name] = ((top - height) / total, top / total)
+        top -= height
+    return domains
+
+
+@dataclass
+class _Geometry:
+    """Pixel layout of the step figure, fixed across its frames so nothing jumps."""
+
+    width: int
+    height: int
+    margin: dict
+    bands: dict[str, tuple[float, float]]  # paper (bottom, top) of each band
+    chars_per_line: int
+    attention_px: int
+    context_limit: float  # the context strip's colours span [-limit, limit] at every step
+
+
+def _geometry(
+    source_tokens: Sequence[str], target_tokens: Sequence[str], steps: Sequence[Step]
+) -> _Geometry:
+    plot_px = max(len(source_tokens) * CELL_PX, MIN_PLOT_PX)
+    chars_per_line = int(plot_px / CHAR_PX)
+    n_rows = len(attention_rows(steps[0])[1])
+    bars = [topk_bars(s)[0] for s in steps]
+    lines = output_text(target_tokens, len(steps) - 1, chars_per_line).count("<br>") + 1
+    longest_source = max(len(display_token(t)) for t in source_tokens)
+    heights = {
+        "attention_title": TITLE_PX,
+        "source_labels": 24 + int(0.7 * CHAR_PX * longest_source),  # labels rotated by 45°
+        "attention": n_rows * CELL_PX,
+        "gap1": GAP_PX,
+        "output_title": TITLE_PX,
+        "output": lines * LINE_PX + 8,
+        "gap2": GAP_PX,
+        "topk_title": TITLE_PX,
+        "topk": max(len(b) for b in bars) * BAR_PX,
+        "gap3": GAP_PX,
+        "context_title": TITLE_PX,
+        "context": STRIP_PX,
+    }
+    longest_label = max(len(display_token(p)) for b in bars for p in b)
+    left = max(MARGIN["l"], 24 + int(CHAR_PX * max(longest_label, len("mean of heads"))))
+    margin = dict(l=left, r=110, t=80, b=80)  # r: the colour bar; b: the play buttons
+    return _Geometry(
+        width=left + margin["r"] + plot_px,
+        height=margin["t"] + margin["b"] + sum(heights.values()),
+        margin=margin,
+        bands=_stack(heights),
+        chars_per_line=chars_per_line,
+        attention_px=n_rows * CELL_PX,
+        context_limit=max(float(np.abs(s.context).max()) for s in steps) or 1.0,
+    )
+
+
+def _attention_trace(source_tokens: Sequence[str], step: Step, geo: _Geometry) -> go.Heatmap:
+    rows, names = attention_rows(step)
+    sources = [display_token(t) for t in source_tokens]
+    hover = [
+        [f"“{s}”: {w:.2f} ({name})" for s, w in zip(sources, row, strict=True)]
+        for name, row in zip(names, rows.tolist(), strict=True)
+    ]
+    return go.Heatmap(
+        z=rows,
+        x=list(range(len(sources))),
+        y=list(range(len(names))),
+        zmin=0.0,
+        zmax=1.0,
+        colorscale=COLOR_SCALE,
+        colorbar=dict(
+            title="weight",
+            thickness=14,
+            lenmode="pixels",
+            len=max(geo.attention_px, 120),
+            y=geo.bands["attention"][1],
+            yanchor="top",
+        ),
+        texttemplate="%{z:.2f}",
+        customdata=hover,
+        hovertemplate="%{customdata}<extra></extra>",
+        xgap=1,
+        ygap=1,
+        xaxis="x",
+        yaxis="y",
+    )
+
+
+def _topk_trace(step: Step) -> go.Bar:
+    pieces, probs, chosen = topk_bars(step)
+    labels = [display_token(p) for p in pieces]
+    return go.Bar(
+        x=probs,
+        y=list(range(len(pieces))),
+        orientation="h",
+        marker=dict(
+            color=[CHOSEN_COLOR if i == chosen else OTHER_COLOR for i in range(len(probs))]
+        ),
+        text=[f"{p:.2f}" for p in probs],
+        textposition="outside",
+        customdata=[f"“{label}”: {p:.3f}" for label, p in zip(labels, probs, strict=True)],
+        hovertemplate="%{customdata}<extra></extra>",
+        xaxis="x2",
+        yaxis="y2",
+    )
+
+
+def _context_trace(step: Step, geo: _Geometry) -> go.Heatmap:
+    return go.Heatmap(
+        z=np.asarray(step.context, dtype=float)[None, :],
+        zmin=-geo.context_limit,
+        zmax=geo.context_limit,
+        colorscale=CONTEXT_SCALE,
+        showscale=False,
+        hovertemplate="dimension %{x}: %{z:.2f}<extra></extra>",
+        xaxis="x3",
+        yaxis="y3",
+    )
+
+
+def _texts(
+    target_tokens: Sequence[str], step: Step, n_steps: int, title: str, geo: _Geometry
+) -> dict:
+    """The layout entries that change with the step: titles, the output text, top-k labels."""
+    norm = float(np.linalg.norm(step.context))
+    titles = {
+        "attention_title": "Attention over the source at this step",
+        "output_title": "Output so far (this step's token in red)",
+        "topk_title": "Top-k next tokens by probability (the chosen one in red)",
+        "context_title": f"Context vector this attention produced (norm {norm:.2f})",
+    }
+    annotations = [
+        dict(text=text, y=geo.bands[band][0], yanchor="bottom", font=dict(size=FONT_SIZE + 2))
+        for band, text in titles.items()
+    ]
+    annotations.append(
+        dict(
+            text=output_text(target_tokens, step.index, geo.chars_per_line),
+            y=geo.bands["output"][1],
+            yanchor="top",
+            align="left",
+            font=dict(size=FONT_SIZE + 4),
+        )
+    )
+    for annotation in annotations:
+        annotation.update(x=0, xref="paper", yref="paper", xanchor="left", showarrow=False)
+    pieces = topk_bars(step)[0]
+    heading = (
+        f"{escaped(title)}: step {step.index + 1} of {n_steps}, "
+        f"“{display_token(step.piece)}” with p = {step.prob:.2f}"
+    )
+    return dict(
+        title=dict(text=heading),
+        annotations=annotations,
+        yaxis2=dict(
+            tickvals=list(range(len(pieces))),
+            ticktext=[display_token(p) for p in pieces],
+            range=[len(pieces) - 0.5, -0.5],
+        ),
+    )
+
+
+def _axes(source_tokens: Sequence[str], step: Step, geo: _Geometry) -> dict:
+    """The layout entries fixed across steps: the three panels' axes."""
+    names = attention_rows(step)[1]
+    font = dict(size=FONT_SIZE)
+    hidden = dict(showticklabels=False, showgrid=False, zeroline=False)
+    return dict(
+        xaxis=dict(
+            side="top",
+            tickmode="array",
+            tickvals=list(range(len(source_tokens))),
+            ticktext=[display_token(t) for t in source_tokens],
+            tickangle=-45,
+            tickfont=font,
+            showgrid=False,
+            zeroline=False,
+        ),
+        yaxis=dict(
+            domain=geo.bands["attention"],
+            tickmode="array",
+            tickvals=list(range(len(names))),
+            ticktext=names,
+            range=[len(names) - 0.5, -0.5],
+            tickfont=font,
+            showgrid=False,
+            zeroline=False,
+        ),
+        xaxis2=dict(anchor="y2", range=[0, 1.15], tickvals=[0, 0.5, 1], tickfont=font),
+        yaxis2=dict(domain=geo.bands["topk"], anchor="x2", tickmode="array", tickfont=font),
+        xaxis3=dict(anchor="y3", **hidden),
+        yaxis3=dict(domain=geo.bands["context"], anchor="x3", **hidden),
+    )
+
+
+def _play_buttons() -> dict:
+    """Play/pause inside the figure: the browser animates the frames, no server round trip."""
+    play = dict(frame=dict(duration=FRAME_MS, redraw=True), transition=dict(duration=0))
+    pause = dict(frame=dict(duration=0, redraw=False), transition=dict(duration=0))
+    return dict(
+        type="buttons",
+        direction="left",
+        x=0,
+        y=0,
+        xanchor="left",
+        yanchor="top",
+        pad=dict(t=24),
+        font=dict(size=FONT_SIZE),
+        buttons=[
+            dict(label="▶ Play from step 1", method="animate", args=[None, play]),
+            dict(label="Pause", method="animate", args=[[None], {**pause, "mode": "immediate"}]),
+        ],
+    )
+
+
+def step_figure(
+    source_tokens: Sequence[str],
+    target_tokens: Sequence[str],
+    steps: Sequence[Step],
+    index: int,
+    title: str,
+) -> go.Figure:
+    """Decoding step ``index`` (0-based) of an output: the attention over ``source_tokens``
+    (each head's too for multi-head models), the output so far, the top-k next tokens with
+    the chosen one highlighted, and the context vector.
+
+    ``steps[i]`` produced ``target_tokens[i]``. The figure carries one animation frame per
+    step (named by its 1-based step number) and a play button that runs through them.
+    """
+    geo = _geometry(source_tokens, target_tokens, steps)
+    frames = []
+    for step in steps:
+        traces = [
+            _attention_trace(source_tokens, step, geo),
+            _topk_trace(step),
+            _context_trace(step, geo),
+        ]
+        texts = _texts(target_tokens, step, len(steps), title, geo)
+        frames.append(go.Frame(name=str(step.index + 1), data=traces, layout=texts))
+    figure = go.Figure(data=frames[index].data, frames=frames)
+    figure.update_layout(_axes(source_tokens, steps[index], geo))
+    figure.update_layout(frames[index].layout)
+    figure.update_layout(
+        width=geo.width,
+        height=geo.height,
+        margin=geo.margin,
+        font=dict(size=FONT_SIZE),
+        showlegend=False,
+        updatemenus=[_play_buttons()],
+    )
+    return figure
+
+
+def format_probability(prob: float) -> str:
+    """Two significant digits: 0.93, 0.012, 3.1e-05 (tiny ones stay distinguishable)."""
+    return f"{prob:.2g}"
+
+
+def token_probability_figure(
+    pieces: Sequence[str], logprobs: np.ndarray, title: str, threshold: float = SURPRISE
+) -> go.Figure:
+    """Bars of the probability the model gives each piece of a forced target.
+
+    logprobs: (tgt_len,) natural-log probability of ``pieces[i]``. Bars are coloured by
+    probability (red when low); pieces below ``threshold`` get a marker above their bar.
+    """
+    probs = np.exp(np.asarray(logprobs, dtype=float))
+    labels = [display_token(p) for p in pieces]
+    positions = list(range(len(pieces)))
+    hover = [
+        f"“{label}”: p = {format_probability(p)}, log p = {lp:.2f} (position {i + 1})"
+        for i, (label, p, lp) in enumerate(zip(labels, probs, logprobs, strict=True))
+    ]
+    figure = go.Figure(
+        go.Bar(
+            x=positions,
+            y=probs,
+            marker=dict(
+                color=probs,
+                cmin=0.0,
+                cmax=1.0,
+                colorscale=PROBABILITY_SCALE,
+                colorbar=dict(title="probability", thickness=14),
+            ),
+            text=[format_probability(p) for p in probs],
+            textposition="outside",
+            textfont=dict(size=FONT_SIZE - 2),
+            constraintext="none",
+            cliponaxis=False,
+            customdata=hover,
+            hovertemplate="%{customdata}<extra></extra>",
+            name="probability",
+        )
+    )
+    surprising = [i for i in positions if probs[i] < threshold]
+    figure.add_trace(
+        go.Scatter(
+            x=surprising,
+            y=[1.2] * len(surprising),
+            mode="markers",
+            marker=dict(symbol="triangle-down", size=18, color=CHOSEN_COLOR),
+            name=f"surprising (p < {threshold:g})",
+            hoverinfo="skip",
+        )
+    )
+    figure.add_hline(y=threshold, line=dict(dash="dash", color=CHOSEN_COLOR, width=1))
+    figure.update_xaxes(
+        tickmode="array",
+        tickvals=positions,
+        ticktext=labels,
+        tickangle=-45,
+        tickfont=dict(size=FONT_SIZE),
+        range=[-0.5, max(len(pieces), 4) - 0.5],
+    )
+    figure.update_yaxes(range=[0, 1.3], tickvals=[0, 0.25, 0.5, 0.75, 1], title="probability")
+    figure.update_layout(
+        title=dict(text=f"{escaped(title)} (▼ and dashed line: p < {threshold:g})"),
+        width=MARGIN["l"] + MARGIN["r"] + max(len(pieces), 4) * CELL_PX + 80,
+        height=460,
+        margin=dict(MARGIN, t=80, b=120),
+        font=dict(size=FONT_SIZE),
+        showlegend=False,
+        bargap=0.15,
+    )
+    return figure

@@ -1,0 +1,134 @@
+"""The training curve of a checkpoint, from its history.csv: dev BLEU and losses vs step.
+
+Snapshots of the weights (``snapshots/step-250.safetensors``...) are marked on the curve, so
+the heatmaps of "attention forming during training" can be read against it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from ..errors import CheckpointError
+from .style import FONT_SIZE, escaped
+
+# history.csv columns drawn, with their legend names; BLEU on the left axis, losses on the right.
+CURVES = {"dev_bleu": "dev BLEU", "train_loss": "train loss", "dev_loss": "dev loss"}
+LOSSES = ("train_loss", "dev_loss")
+COLORS = {"dev_bleu": "#1f77b4", "train_loss": "#ff7f0e", "dev_loss": "#7f7f7f"}
+MAX_HISTORY_BYTES = 4 * 1024 * 1024  # about 40,000 validations; the file may come from an upload
+_STEP_LABEL = re.compile(r"step[-_]?(\d+)", re.IGNORECASE)
+
+
+def _number(value: str | None, path: Path, line: int, column: str) -> float:
+    try:
+        number = float(value) if value is not None else math.nan
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise CheckpointError(f"{path}, line {line}: {column} {value!r} is not a number")
+    return number
+
+
+def _history_text(path: Path) -> str:
+    try:
+        size = path.stat().st_size
+        if size > MAX_HISTORY_BYTES:
+            raise CheckpointError(
+                f"{path}: {size} bytes, over the {MAX_HISTORY_BYTES} bytes a history may have"
+            )
+        return path.read_bytes()[: MAX_HISTORY_BYTES + 1].decode("utf-8-sig")
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read it: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{path}: not UTF-8 text") from None
+
+
+def read_history(path: str | Path) -> pd.DataFrame:
+    """history.csv as a table sorted by step: ``step`` and whichever of ``dev_bleu``,
+    ``train_loss``, ``dev_loss`` the file has, as floats (one row per validation).
+
+    Raises :class:`CheckpointError` naming the file (and line and column) when it is too big,
+    not UTF-8 CSV, has no ``step`` column or none of the curves, no rows, or a value that is
+    not a finite number.
+    """
+    path = Path(path)
+    reader = csv.DictReader(io.StringIO(_history_text(path)))
+    try:
+        fields = reader.fieldnames or []
+        curves = [c for c in CURVES if c in fields]
+        if "step" not in fields or not curves:
+            raise CheckpointError(
+                f"{path}: expected a header with step and at least one of "
+                f"{', '.join(CURVES)}; got {', '.join(map(str, fields)) or 'nothing'}"
+            )
+        rows = [
+            {c: _number(row.get(c), path, reader.line_num, c) for c in ("step", *curves)}
+            for row in reader
+        ]
+    except csv.Error as exc:
+        raise CheckpointError(f"{path}, line {reader.line_num}: not CSV ({exc})") from None
+    if not rows:
+        raise CheckpointError(f"{path}: no rows yet (each validation during training adds one)")
+    return pd.DataFrame(rows).sort_values("step", kind="stable", ignore_index=True)
+
+
+def snapshot_steps(labels: Sequence[str]) -> list[tuple[int, str]]:
+    """(step, label) of the snapshot labels that name a step, like ``step-1000``."""
+    found = ((_STEP_LABEL.fullmatch(label), label) for label in labels)
+    return [(int(match.group(1)), label) for match, label in found if match]
+
+
+def training_curve(
+    history: pd.DataFrame, title: str, marks: Sequence[tuple[int, str]] = ()
+) -> go.Figure:
+    """Dev BLEU (left axis) and losses (right axis) against the training step.
+
+    history: one row per validation, a ``step`` column and any of :data:`CURVES` (as from
+    :func:`read_history`); marks: (step, label) pairs drawn as dotted vertical lines, e.g.
+    the snapshots.
+    """
+    has_bleu = "dev_bleu" in history
+    figure = go.Figure()
+    for column, name in CURVES.items():
+        if column not in history:
+            continue
+        on_right = has_bleu and column in LOSSES
+        figure.add_trace(
+            go.Scatter(
+                x=history["step"].tolist(),
+                y=history[column].tolist(),
+                name=name,
+                mode="lines+markers",
+                line=dict(color=COLORS[column], dash="dash" if column in LOSSES else "solid"),
+                yaxis="y2" if on_right else "y",
+                hovertemplate=f"step %{{x:.0f}}: {name} %{{y:.2f}}<extra></extra>",
+            )
+        )
+    for step, label in marks:
+        figure.add_vline(
+            x=step,
+            line=dict(dash="dot", width=1, color="#888888"),
+            annotation=dict(text=escaped(label), textangle=-90, font=dict(size=FONT_SIZE - 4)),
+        )
+    figure.update_layout(
+        title=dict(text=escaped(title)),
+        xaxis=dict(title="training step"),
+        yaxis=dict(title="dev BLEU" if has_bleu else "loss"),
+        height=440,
+        font=dict(size=FONT_SIZE),
+        legend=dict(orientation="h", y=-0.2),
+        hovermode="x unified",
+    )
+    if has_bleu and any(c in history for c in LOSSES):
+        figure.update_layout(
+            yaxis2=dict(title="loss", overlaying="y", side="right", showgrid=False)
+        )
+    return figure

@@ -1,0 +1,242 @@
+"""The Checkpoint view's "Run a file": a file of sentences or a parallel test set through the
+opened checkpoint; corpus scores, a sortable per-sentence table whose rows open in Align, and
+AER against uploaded gold links."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import streamlit as st
+
+from ..align import DEFAULT_METHOD, DIRECTIONAL_METHODS, FORMATS, Link, align, alignment_scores
+from ..corpus_report import (
+    MAX_LINES,
+    Corpus,
+    CorpusScores,
+    SentenceReport,
+    corpus_scores,
+    read_corpus,
+    read_gold_upload,
+    report_sentence,
+    report_table,
+    sentence_aer,
+)
+from ..errors import InputError
+from ..translator import Translator
+from .downloads import download_row, file_stem
+from .inputs import MAX_CHARS
+
+TABLE_KEY = "corpus_table"
+KINDS = {"sentences": "Sentences (one file)", "parallel": "Parallel set (source + reference)"}
+FORMAT_NAMES = {
+    "pharaoh": "Pharaoh (0-1 2-3, 0-based)",
+    "naacl": "NAACL .wa (sentence source target S|P)",
+    "talp": "TALP (1-2 sure, 1p2 possible, 1-based)",
+}
+MAX_TEXT_MB = 10  # a text upload; MAX_LINES lines of text are far smaller
+_MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+
+
+def markdown_literal(text: str) -> str:
+    """``text`` (a file name, an error naming a path...) shown as typed by st.error & co:
+    CommonMark reads a backslash-escaped punctuation character literally."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+@dataclass
+class Opened:
+    """The checkpoint the view shows. ``key`` names it in caches: the bundled model's name,
+    a folder's path and modification times, or an upload's SHA-256."""
+
+    key: str
+    translator: Translator
+    bundled: bool  # the sidebar's model, the one Align uses
+
+
+# -- cached work, per sentence: a progress bar can follow it, and files that share sentences
+# (or a second upload of the same file) reuse what was computed.
+
+
+@st.cache_data(max_entries=4096, show_spinner=False)
+def cached_report(
+    key: str, beam: int, line: int, source: str, reference: str | None, _translator: Translator
+) -> SentenceReport:
+    return report_sentence(_translator, line, source, reference, beam)
+
+
+@st.cache_data(max_entries=4096, show_spinner=False)
+def cached_links(
+    key: str, method: str, source: str, reference: str, _translator: Translator
+) -> list[Link]:
+    return align(_translator, source, reference, method)
+
+
+def each_with_progress(
+    corpus: Corpus, what: str, work: Callable[[int, str, str | None], object]
+) -> list | None:
+    """``work(line, source, reference)`` for every sentence under a progress bar; None (and
+    a message naming the line) when a sentence is refused."""
+    references = corpus.references or [None] * len(corpus.sources)
+    total = len(corpus.sources)
+    bar = st.progress(0.0, text=f"{what}…")
+    results = []
+    for line, source, reference in zip(corpus.lines, corpus.sources, references, strict=True):
+        try:
+            results.append(work(line, source, reference))
+        except InputError as exc:
+            bar.empty()
+            st.error(markdown_literal(f"Line {line}: {exc}"))
+            return None
+        bar.progress(len(results) / total, text=f"{what}: {len(results)} of {total}")
+    bar.empty()
+    return results
+
+
+# -- widgets --------------------------------------------------------------------------------
+
+
+def uploaded_corpus(kind: str) -> Corpus | None:
+    """The sentences or parallel set the person uploaded, read and checked."""
+    st.caption(f"At most {MAX_LINES} lines are translated; a longer file is cut there.")
+    if kind == "sentences":
+        file = st.file_uploader(
+            "Sentences, one per line (UTF-8 text)", key="run_sentences", max_upload_size=MAX_TEXT_MB
+        )
+        if file is None:
+            return None
+        args: tuple = (file.getvalue(), file.name)
+    else:
+        left, right = st.columns(2)
+        source = left.file_uploader(
+            "Source sentences", key="run_source", max_upload_size=MAX_TEXT_MB
+        )
+        reference = right.file_uploader(
+            "References (line i translates source line i)",
+            key="run_reference",
+            max_upload_size=MAX_TEXT_MB,
+        )
+        if source is None or reference is None:
+            return None
+        args = (source.getvalue(), source.name, reference.getvalue(), reference.name)
+    try:
+        corpus = read_corpus(*args)
+    except InputError as exc:
+        st.error(markdown_literal(str(exc)))
+        return None
+    if corpus.cut:
+        st.warning(
+            f"The file has {corpus.lines_in_file} sentences; only the first "
+            f"{len(corpus.sources)} are translated."
+        )
+    return corpus
+
+
+def gold_alignment(opened: Opened, corpus: Corpus) -> tuple[list[set[Link]], list, str] | None:
+    """(predicted links, gold links, method) when gold links were uploaded for the set."""
+    st.markdown("**Gold word alignments (AER)**")
+    st.caption(
+        "Links are read off the model's attention while it force-decodes each reference as "
+        "given; gold sets are usually lower-cased and tokenized, so upload their text too."
+    )
+    left, middle, right = st.columns(3)
+    fmt = left.radio("Format", FORMATS, format_func=FORMAT_NAMES.get, key="gold_format")
+    method = middle.selectbox(
+        "Links from attention by",
+        DIRECTIONAL_METHODS,
+        index=DIRECTIONAL_METHODS.index(DEFAULT_METHOD),
+        key="align_method",
+    )
+    target_first = right.checkbox("The file lists the reference's word first", key="gold_swap")
+    zero_based = right.checkbox(
+        "NAACL word indices are 0-based", key="gold_zero", disabled=fmt != "naacl"
+    )
+    file = st.file_uploader("Gold links", key="run_gold", max_upload_size=MAX_TEXT_MB)
+    if file is None:
+        return None
+    try:
+        gold = read_gold_upload(
+            file.getvalue(), file.name, fmt, corpus, target_first, one_based=not zero_based
+        )
+    except InputError as exc:
+        st.error(markdown_literal(str(exc)))
+        return None
+
+    def links(line: int, source: str, reference: str | None) -> list[Link]:
+        return cached_links(opened.key, method, source, reference, opened.translator)
+
+    predicted = each_with_progress(corpus, "Aligning", links)
+    return None if predicted is None else ([set(p) for p in predicted], gold, method)
+
+
+def show_scores(scores: CorpusScores) -> None:
+    columns = st.columns(4)
+    if scores.quality is not None:
+        columns[0].metric("BLEU", f"{scores.quality.bleu:.2f}")
+        columns[1].metric("chrF", f"{scores.quality.chrf:.2f}")
+    columns[2].metric("Mean attention entropy (nats)", f"{scores.mean_entropy:.3f}")
+    if scores.alignment is not None:
+        a = scores.alignment
+        columns[3].metric("AER", f"{a.aer:.3f}", help=f"precision {a.precision:.3f}")
+        st.text(
+            f"Alignment ({scores.alignment_method}): AER {a.aer:.4f}, precision "
+            f"{a.precision:.4f}, recall {a.recall:.4f} ({a.predicted} links predicted, "
+            f"{a.sure} sure gold links)"
+        )
+    if scores.quality is not None:
+        st.text(f"BLEU {scores.quality.bleu_signature}\nchrF {scores.quality.chrf_signature}")
+    st.text(
+        f"{scores.sentences} sentences, beam {scores.beam_size}: {scores.dropped_words} source "
+        f"words hardly attended (dropped?), {scores.repeated_words} attended twice or more "
+        "(repeated?)"
+    )
+
+
+def open_in_align(sources: Sequence[str]) -> Callable[[], None]:
+    """The table's on_select callback: the selected row's sentence goes into the shared text
+    box and the view switches to Align. It must be a callback: those run before the script,
+    while the "view" radio and "text" box can still take a new value."""
+
+    def open_row() -> None:
+        rows = st.session_state[TABLE_KEY].selection.rows
+        if rows:
+            st.session_state["text"] = sources[rows[0]][:MAX_CHARS]
+            st.session_state["view"] = "align"
+
+    return open_row
+
+
+def render_run(opened: Opened, beam: int, model: str) -> None:
+    """The "Run a file" section of the Checkpoint view."""
+    st.subheader("Run a file")
+    kind = st.radio("File", list(KINDS), format_func=KINDS.get, horizontal=True, key="run_kind")
+    corpus = uploaded_corpus(kind)
+    if corpus is None:
+        return
+
+    def report(line: int, source: str, reference: str | None) -> SentenceReport:
+        return cached_report(opened.key, beam, line, source, reference, opened.translator)
+
+    reports = each_with_progress(corpus, "Translating", report)
+    if reports is None:
+        return
+    alignment = gold_alignment(opened, corpus) if corpus.references is not None else None
+    aer = overall = method = None
+    if alignment is not None:
+        predicted, gold, method = alignment
+        aer, overall = sentence_aer(predicted, gold), alignment_scores(predicted, gold)
+    scores = corpus_scores(reports, beam, overall, method)
+    show_scores(scores)
+    table = report_table(reports, aer)
+    st.dataframe(
+        table,
+        key=TABLE_KEY,
+        on_select=open_in_align(corpus.sources),
+        selection_mode="single-row",
+        hide_index=True,
+    )
+    where = "" if opened.bundled else f" with the sidebar's model ({model})"
+    st.caption(markdown_literal(f"Click a row to open its sentence in the Align view{where}."))
+    stem = file_stem(opened.translator.name, "run")
+    download_row(stem, key="run", numbers=lambda: scores, table=table)

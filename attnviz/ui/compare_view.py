@@ -1,0 +1,211 @@
+"""Compare scorers: one sentence through the models that differ only in their attention
+scorer, their heatmaps side by side and a table of how they differ."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from ..errors import CheckpointError, InputError
+from ..figures.heatmap import attention_heatmap
+from ..scorer_lab import (
+    Family,
+    MemberRun,
+    compare_table,
+    default_family,
+    divergence_matrix,
+    families,
+    gold_pair,
+    scorer_of,
+    synthetic_task,
+)
+from ..synthetic import SyntheticPair
+from ..translator import Score, Translator
+from .downloads import download_row, file_stem, show_figure
+from .inputs import beam_input, sentence_input
+from .models import bundled_models, get_translator, models_dir, score_cached, translate_cached
+from .state import init_from_url, one_of, to_url
+
+NUMBER = st.column_config.NumberColumn(format="%.3f")
+
+
+def family_picker(choices: list[Family], model: str, container=st) -> Family:
+    names = [f.name for f in choices]
+    init_from_url("family", default_family(choices, model), one_of(names))
+    if st.session_state.family not in names:  # the models folder changed since
+        st.session_state.family = default_family(choices, model)
+    name = container.selectbox(
+        "Family",
+        names,
+        format_func=lambda n: f"{n}-* ({len(choices[names.index(n)].members)} models)",
+        key="family",
+    )
+    to_url(family=name)
+    return choices[names.index(name)]
+
+
+def shared_score(model: str, text: str, target: str) -> Score | None:
+    """The forced decode of the shared target, None when it cannot be scored (empty)."""
+    try:
+        return score_cached(model, text, target)
+    except InputError:
+        return None
+
+
+def member_runs(
+    family: Family, text: str, beam: int, pair: SyntheticPair | None
+) -> tuple[list[MemberRun], str]:
+    """Every member's translation and forced decodes, and the shared target (the first
+    member's translation)."""
+    translations = [translate_cached(m, text, beam) for m in family.members]
+    target = translations[0].text
+    runs = [
+        MemberRun(
+            model=m,
+            translation=t,
+            shared=shared_score(m, text, target),
+            gold=score_cached(m, pair.source, pair.target) if pair else None,
+            card=get_translator(m).checkpoint.card,
+        )
+        for m, t in zip(family.members, translations, strict=True)
+    ]
+    return runs, target
+
+
+def family_gold(family: Family, text: str) -> tuple[str | None, SyntheticPair | None]:
+    """The synthetic task all members were trained on (from their recipes) and the gold
+    translation and alignment of ``text`` in it, where known."""
+    tasks = {synthetic_task(get_translator(m).checkpoint.recipe) for m in family.members}
+    task = tasks.pop() if len(tasks) == 1 else None
+    return task, gold_pair(task, text)
+
+
+def heatmap_row(figures: list[tuple[str, go.Figure]]) -> None:
+    """Figures side by side in one row that scrolls sideways, each at its readable size."""
+    with st.container(horizontal=True, wrap=False):
+        for key, figure in figures:
+            show_figure(figure, key=key)
+
+
+def show_heatmaps(runs: list[MemberRun]) -> None:
+    st.subheader("Attention of each model")
+    st.caption(
+        "Each model's own translation, one colour scale (0 to 1) in every heatmap; the row "
+        "scrolls sideways."
+    )
+    heatmap_row(
+        [
+            (
+                f"compare-{r.model}",
+                attention_heatmap(
+                    r.translation.source_pieces,
+                    r.translation.target_pieces,
+                    r.translation.attention,
+                    f"{r.model} ({scorer_of(r.model)})",
+                ),
+            )
+            for r in runs
+        ]
+    )
+    for run in runs:
+        t = run.translation
+        if t.head_attention is None:
+            continue
+        heads = len(t.head_attention)
+        st.caption(f"Each of the {heads} heads of {run.model} (the heatmap above is their mean):")
+        heatmap_row(
+            [
+                (
+                    f"compare-{run.model}-head-{h}",
+                    attention_heatmap(
+                        t.source_pieces,
+                        t.target_pieces,
+                        weights,
+                        f"{run.model} ({scorer_of(run.model)}), head {h + 1} of {heads}",
+                    ),
+                )
+                for h, weights in enumerate(t.head_attention)
+            ]
+        )
+
+
+def explain(
+    runs: list[MemberRun], target: str, task: str | None, pair: SyntheticPair | None
+) -> None:
+    st.caption(
+        "Mean entropy: each output step's attention entropy, averaged (nats; 0 = one source "
+        "piece only). Mean JSD: Jensen-Shannon divergence of the word attention to each other "
+        "member (bits; 0 = the same, 1 = nothing in common), every model force-decoding the "
+        "same target, the first model's translation:"
+    )
+    st.text(f"{runs[0].model}: {target}")  # what the model wrote, never read as Markdown
+    if pair is not None:
+        st.caption(
+            f"Gold alignment known ({task} task). AER (0 = perfect): the links each model's "
+            "attention gives (method: pieces) on its forced decode of the gold translation:"
+        )
+        st.text(pair.target)
+    st.caption("Test BLEU (greedy) and gold-set AER come from each model's card.")
+
+
+def render(translator: Translator, model: str) -> None:
+    """The Compare scorers view."""
+    found = families(models_dir(), bundled_models())
+    choices = [f for f in found if len(f.members) >= 2]
+    if not choices:
+        st.info(
+            "No family of models that differ only in their scorer has two members here. A "
+            "family is checkpoint folders named <family>-<scorer> (scorer: dot, general, "
+            "additive, scaled_dot, multihead) whose configs agree apart from the scorer."
+        )
+        return
+    text = sentence_input()
+    left, right = st.columns(2)
+    family = family_picker(choices, model, left)
+    beam = beam_input(right)
+    for name, why in family.left_out.items():
+        st.text(f"{name} is not compared: {why}.")  # folder names and errors, shown literally
+    try:
+        task, pair = family_gold(family, text)
+        with st.spinner(f"Translating with {len(family.members)} models…"):
+            runs, target = member_runs(family, text, beam, pair)
+    except InputError as exc:
+        st.warning(str(exc))
+        return
+    except CheckpointError as exc:
+        st.error(f"A model of this family cannot be used: {exc}")
+        return
+    if any(r.translation.truncated for r in runs):
+        st.warning("The sentence is longer than these models read; only its beginning was used.")
+    show_heatmaps(runs)
+    st.subheader("Side by side in numbers")
+    table = compare_table(runs, pair)
+    numeric = {c: NUMBER for c in table.columns if table[c].dtype.kind == "f"}
+    st.dataframe(table, hide_index=True, column_config=numeric, key="compare-table")
+    explain(runs, target, task, pair)
+    jsd = divergence_matrix([r.shared for r in runs])
+    members = family.members
+    pairwise = pd.DataFrame(jsd, index=members, columns=members)
+    st.caption("Mean JSD (bits) between each pair of models on the shared target:")
+    st.dataframe(pairwise, column_config=dict.fromkeys(members, NUMBER), key="compare-jsd")
+    numbers = {
+        "family": family.name,
+        "source": text,
+        "shared_target": target,
+        "gold": pair,
+        "table": table.to_dict(orient="records"),
+        "jsd_bits": {"models": members, "matrix": jsd},
+        "attention": {
+            r.model: {
+                "source_pieces": r.translation.source_pieces,
+                "target_pieces": r.translation.target_pieces,
+                "attention": r.translation.attention,
+                "head_attention": r.translation.head_attention,
+            }
+            for r in runs
+        },
+    }
+    download_row(
+        file_stem(family.name, "compare"), key="compare", numbers=lambda: numbers, table=table
+    )

@@ -1,0 +1,169 @@
+"""What-if: type a target (a reference, or another translation) and see how likely the model
+finds each of its pieces and where it looked while forced to write it; then replace one piece
+and let the model continue from there."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from ..errors import InputError
+from ..figures import attention_heatmap
+from ..figures.steps import SURPRISE, format_probability, token_probability_figure
+from ..tokenize import UNK_ID, WORD_START
+from ..translator import Score, Translator
+from .downloads import download_row, file_stem, show_figure
+from .inputs import MAX_CHARS, beam_input, sentence_input
+from .models import score_cached, translate_cached
+from .state import init_from_url, to_url
+
+FOLLOWED = "target_followed"  # session key: the model translation the target box last showed
+
+
+def target_input(default: str) -> str:
+    """Target text box (key "target", in the URL). Until the person edits it, it follows
+    ``default``, the model's own translation of the current sentence and model."""
+    init_from_url("target", default)
+    if st.session_state.get(FOLLOWED) == st.session_state.target:
+        st.session_state.target = default
+    st.session_state[FOLLOWED] = default
+    target = st.text_area(
+        "Target: a reference or another translation (the model's own by default)",
+        max_chars=MAX_CHARS,
+        key="target",
+        height=80,
+    )
+    to_url(target=target)
+    return target
+
+
+def probability_table(score: Score) -> pd.DataFrame:
+    """One row per target piece: position (1-based), piece, probability, log-prob."""
+    logprobs = np.asarray(score.token_logprobs, dtype=float)
+    return pd.DataFrame(
+        {
+            "position": np.arange(1, len(logprobs) + 1),
+            "piece": score.target_pieces,
+            "probability": np.exp(logprobs),
+            "log-prob": logprobs,
+        }
+    )
+
+
+def replacement_pieces(translator: Translator, typed: str) -> list[str]:
+    """Pieces of what the person typed: exact pieces when it carries the "▁" word-start mark
+    (as the lists show them), otherwise the tokenizer's pieces of the word(s)."""
+    if WORD_START not in typed:
+        return translator.tokenizer.pieces(typed)
+    pieces = typed.split()
+    unknown = [p for p in pieces if translator.tokenizer.piece_to_id(p) == UNK_ID]
+    if unknown:
+        raise InputError(
+            f"{' '.join(unknown)}: not a piece of this model; type a plain word instead"
+        )
+    return pieces
+
+
+def edit_inputs(score: Score) -> tuple[int, str]:
+    """(1-based position to replace, what to put there), both mirrored in the URL."""
+    pieces, probs = score.target_pieces, np.exp(score.token_logprobs)
+    init_from_url("edit", 1, int)
+    st.session_state.edit = min(max(int(st.session_state.edit), 1), len(pieces))
+    init_from_url("replacement", "")
+    left, right = st.columns(2)
+    position = left.selectbox(
+        "Replace the piece at",
+        range(1, len(pieces) + 1),
+        key="edit",
+        format_func=lambda i: f"{i}: {pieces[i - 1]} (p = {format_probability(probs[i - 1])})",
+    )
+    typed = right.text_input(
+        "with (a word, or exact pieces with their ▁ mark)", max_chars=200, key="replacement"
+    )
+    to_url(edit=position, replacement=typed)
+    choices = score.steps[position - 1].candidates
+    st.text(  # st.text: pieces are shown literally
+        "The model's own top choices there: "
+        + ", ".join(f"{c.piece} ({format_probability(c.prob)})" for c in choices)
+    )
+    return position, typed.strip()
+
+
+def continuation(translator: Translator, model: str, text: str, beam: int, score: Score) -> None:
+    """Replace one piece of the target and show how the model goes on from there."""
+    st.subheader("Edit a token and let the model continue")
+    position, typed = edit_inputs(score)
+    if not typed:
+        st.info("Type a replacement to see how the model continues from it.")
+        return
+    try:
+        prefix = score.target_pieces[: position - 1] + replacement_pieces(translator, typed)
+        with st.spinner("Continuing…"):
+            continued = translate_cached(model, text, beam, prefix=tuple(prefix))
+    except InputError as exc:
+        st.warning(str(exc))
+        return
+    st.text(continued.text)
+    st.caption(f"The first {len(prefix)} pieces were forced; the model wrote the rest.")
+    figure = attention_heatmap(
+        continued.source_pieces,
+        continued.target_pieces,
+        continued.attention,
+        f"Attention of {model}, continuing after {len(prefix)} forced pieces",
+    )
+    show_figure(figure, key="continued-heatmap")
+    download_row(
+        file_stem(model, "whatif-continued"),
+        key="continued",
+        figure=figure,
+        numbers=lambda: continued,
+    )
+
+
+def forced_decoding(model: str, score: Score) -> None:
+    """Per-piece probabilities of the target and the attention while forced to write it."""
+    table = probability_table(score)
+    surprising = int((table["probability"] < SURPRISE).sum())
+    st.subheader("How likely the model finds this target")
+    st.text(
+        f"log-probability {score.logprob:.2f}; {surprising} of {len(table)} pieces "
+        f"below p = {SURPRISE:g}"
+    )
+    figure = token_probability_figure(
+        score.target_pieces, score.token_logprobs, f"Probability of each target piece, {model}"
+    )
+    show_figure(figure, key="whatif-probabilities")
+    with st.expander("Per-piece table"):
+        st.dataframe(table, hide_index=True)
+    download_row(
+        file_stem(model, "whatif"), key="whatif", figure=figure, numbers=lambda: score, table=table
+    )
+    heatmap = attention_heatmap(
+        score.source_pieces,
+        score.target_pieces,
+        score.attention,
+        f"Attention of {model} while forced to write the target",
+    )
+    show_figure(heatmap, key="whatif-heatmap")
+
+
+def render(translator: Translator, model: str) -> None:
+    """The What-if view for the chosen model."""
+    text = sentence_input()
+    beam = beam_input(st.columns(3)[0])
+    try:
+        with st.spinner("Translating…"):
+            own = translate_cached(model, text, beam)
+    except InputError as exc:
+        st.warning(str(exc))
+        return
+    target = target_input(own.text)
+    try:
+        with st.spinner("Scoring the target…"):
+            score = score_cached(model, text, target)
+    except InputError as exc:
+        st.warning(str(exc))
+        return
+    forced_decoding(model, score)
+    continuation(translator, model, text, beam, score)

@@ -1,0 +1,336 @@
+"""The Beam search and Compare scorers views under AppTest, on copies of the bundled reversal
+and dates models; and the logic behind the comparison (attnviz.scorer_lab)."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from attnviz.analysis import attention_entropy
+from attnviz.attention import SCORERS
+from attnviz.figures.beam import first_divergence
+from attnviz.scorer_lab import (
+    card_aer,
+    card_bleu,
+    default_family,
+    divergence_matrix,
+    families,
+    gold_pair,
+    mean_to_others,
+    synthetic_task,
+)
+from attnviz.translator import load
+from attnviz.ui.beam_view import divergence_sentence
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+PRETRAINED = ROOT / "pretrained"
+REVERSAL = [f"reversal-{scorer}" for scorer in SCORERS]
+
+
+@pytest.fixture
+def models(tmp_path, monkeypatch) -> Path:
+    """An empty ATTNVIZ_MODELS folder; the app's caches are cleared, since other tests load
+    other checkpoints under the same names."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    monkeypatch.setenv("ATTNVIZ_MODELS", str(folder))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield folder
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def add(folder: Path, name: str, source: str | None = None) -> Path:
+    """Copy pretrained/<source> (default: <name>) into ``folder`` as ``name``."""
+    return shutil.copytree(
+        PRETRAINED / (source or name),
+        folder / name,
+        ignore=shutil.ignore_patterns("snapshots", "history.csv"),
+    )
+
+
+def run_app(**query: str) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=60)
+    for key, value in query.items():
+        app.query_params[key] = value
+    return app.run()
+
+
+def decoded(array: dict | list) -> np.ndarray:
+    """A numeric array of a figure spec (Plotly writes numpy arrays as base64 typed arrays)."""
+    if isinstance(array, list):
+        return np.asarray(array)
+    shape = [int(n) for n in array["shape"].split(",")]
+    return np.frombuffer(base64.b64decode(array["bdata"]), array["dtype"]).reshape(shape)
+
+
+def figures(app: AppTest) -> dict[str, dict]:
+    """Plotly figure specs on the page, by title."""
+    specs = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+    return {spec["layout"]["title"]["text"]: spec for spec in specs}
+
+
+def figure_titled(app: AppTest, words: str) -> dict:
+    (spec,) = [spec for title, spec in figures(app).items() if words in title]
+    return spec
+
+
+# -- Beam search ----------------------------------------------------------------------------
+
+
+def test_beam_table_lists_the_n_best_with_their_log_probs(models):
+    add(models, "reversal-additive")
+    app = run_app(view="beam", model="reversal-additive", text="a b c d", beam="3")
+    assert not app.exception
+    table = app.dataframe[0].value
+    expected = load(models / "reversal-additive").translate("a b c d", beam_size=3, n_best=3)
+    assert len(table) == 3 == len(expected.hypotheses)
+    np.testing.assert_allclose(table["log-prob"], [h.logprob for h in expected.hypotheses])
+    assert list(table["text"]) == [h.text for h in expected.hypotheses]
+    assert list(table["length (pieces)"]) == [len(h.pieces) for h in expected.hypotheses]
+    assert list(table["rank"]) == [0, 1, 2]
+
+
+@pytest.mark.parametrize(("hyp", "shown"), [("2", 2), ("9", 2), ("x", 0)])
+def test_the_hypothesis_comes_from_the_url_clamped(models, hyp, shown):
+    add(models, "reversal-additive")
+    app = run_app(view="beam", model="reversal-additive", text="a b c d", beam="3", hyp=hyp)
+    assert not app.exception
+    assert app.selectbox(key="hyp").value == shown
+    expected = load(models / "reversal-additive").translate("a b c d", beam_size=3, n_best=3)
+    spec = figure_titled(app, f"hypothesis rank {shown} of 3")
+    labels = [
+        label.replace("&lt;", "<").replace("&gt;", ">")
+        for label in spec["layout"]["yaxis"]["ticktext"]
+    ]
+    assert labels == expected.hypotheses[shown].pieces
+
+
+def test_beam_tree_has_one_marker_per_node_pruned_included(models):
+    add(models, "reversal-additive")
+    app = run_app(view="beam", model="reversal-additive", text="a b c d e", beam="4")
+    expected = load(models / "reversal-additive").translate("a b c d e", beam_size=4, n_best=4)
+    spec = figure_titled(app, "Beam tree")
+    by_status = {t["legendgroup"]: len(t["x"]) for t in spec["data"] if "legendgroup" in t}
+    assert sum(by_status.values()) == len(expected.beam_tree)
+    assert by_status["pruned"] == sum(n.status == "pruned" for n in expected.beam_tree) > 0
+    assert by_status["finished"] > 0
+
+
+def test_greedy_search_says_there_is_no_tree(models):
+    add(models, "reversal-additive")
+    app = run_app(view="beam", model="reversal-additive", text="a b c", beam="1")
+    assert not app.exception
+    assert any("greedy" in info.value and "no beam tree" in info.value for info in app.info)
+    assert len(app.dataframe[0].value) == 1
+    assert not [title for title in figures(app) if "Beam tree" in title]
+
+
+def test_divergence_of_two_picked_hypotheses(models):
+    add(models, "reversal-additive")
+    app = run_app(
+        view="beam", model="reversal-additive", text="a b c d", beam="3", diva="0", divb="2"
+    )
+    expected = load(models / "reversal-additive").translate("a b c d", beam_size=3, n_best=3)
+    first, second = expected.hypotheses[0], expected.hypotheses[2]
+    start = first_divergence(first.pieces, second.pieces)
+    said = f"at step {start + 1} rank 0 writes “{first.pieces[start]}” and rank 2 writes"
+    assert any(said in t.value for t in app.text)
+    spec = figure_titled(app, "after the divergence")
+    heatmaps = [t for t in spec["data"] if t["type"] == "heatmap"]
+    np.testing.assert_allclose(decoded(heatmaps[1]["z"]), second.attention[start:], atol=1e-6)
+
+
+def test_beam_view_html_in_the_input_is_literal(models):
+    add(models, "reversal-additive")
+    app = run_app(view="beam", model="reversal-additive", text="<b>a</b> b", beam="2")
+    assert not app.exception
+    spec = figure_titled(app, "Beam tree")
+    labels = [label for t in spec["data"] for label in t.get("text") or []]
+    assert all("<b>" not in label for label in labels)
+
+
+def test_divergence_in_words():
+    hypotheses = load(PRETRAINED / "reversal-dot").translate("a b", beam_size=2, n_best=2)
+    first, second = hypotheses.hypotheses
+    second = dataclasses.replace(second, pieces=["▁b", "<i>", "</s>"])
+    first = dataclasses.replace(first, pieces=["▁b", "▁a", "</s>"])
+    assert divergence_sentence(first, second, 1) == (
+        "Ranks 0 and 1 share their first piece; at step 2 rank 0 writes “▁a” and rank 1 "
+        "writes “<i>”."
+    )
+    assert divergence_sentence(first, second, 0).startswith("Ranks 0 and 1 differ from the start")
+    assert "their first 3 pieces" in divergence_sentence(first, second, 3)
+    assert "rank 0 writes nothing more" in divergence_sentence(first, second, 3)
+
+
+# -- Compare scorers ------------------------------------------------------------------------
+
+
+def test_compare_finds_the_reversal_family_and_tabulates_it(models):
+    for name in REVERSAL:
+        add(models, name)
+    app = run_app(view="compare", model="reversal-dot", text="a b c d")
+    assert not app.exception
+    assert app.selectbox(key="family").value == "reversal"
+    table = app.dataframe[0].value
+    assert list(table["model"]) == REVERSAL
+    assert list(table["scorer"]) == list(SCORERS)
+    for name, entropy, text in zip(
+        table["model"], table["mean entropy (nats)"], table["translation"], strict=True
+    ):
+        translation = load(models / name).translate("a b c d", beam_size=5)
+        assert text == translation.text
+        assert entropy == pytest.approx(attention_entropy(translation.attention).mean())
+    assert (table["AER (this sentence)"] < 0.2).all()  # the gold alignment is the mirror
+    cards = [json.loads((models / name / "card.json").read_text()) for name in REVERSAL]
+    bleu = [card["metrics"]["reversal"]["greedy"]["bleu"] for card in cards]
+    assert list(table["test BLEU reversal (greedy)"]) == bleu
+    assert table["mean JSD to the others (bits)"].between(0, 1).all()
+
+
+def test_compare_shows_every_head_of_the_multihead_model(models):
+    for name in REVERSAL:
+        add(models, name)
+    app = run_app(view="compare", model="reversal-dot", text="a b c")
+    titles = list(figures(app))
+    assert [t for t in titles if ", head" not in t] == [f"{m} ({m[9:]})" for m in REVERSAL]
+    heads = [t for t in titles if ", head" in t]
+    assert heads == [f"reversal-multihead (multihead), head {h} of 4" for h in range(1, 5)]
+    expected = load(models / "reversal-multihead").translate("a b c", beam_size=5)
+    spec = figure_titled(app, "head 3 of 4")
+    np.testing.assert_allclose(decoded(spec["data"][0]["z"]), expected.head_attention[2], atol=1e-6)
+
+
+def test_compare_without_a_family_says_so(models):
+    add(models, "reversal-additive")
+    add(models, "dates-dot")
+    app = run_app(view="compare", model="reversal-additive")
+    assert not app.exception
+    assert "No family" in app.info[0].value
+
+
+def test_a_model_named_like_a_member_but_configured_otherwise_is_left_out(models):
+    for name in REVERSAL[1:]:
+        add(models, name)
+    add(models, "reversal-dot", source="dates-dot")
+    app = run_app(view="compare", model="reversal-general", text="a b c")
+    assert not app.exception
+    assert list(app.dataframe[0].value["model"]) == REVERSAL[1:]
+    assert any(
+        "reversal-dot is not compared" in t.value and "vocab_size" in t.value for t in app.text
+    )
+
+
+def test_compare_warns_when_the_sentence_was_cut(models):
+    add(models, "reversal-dot")
+    add(models, "reversal-general")
+    app = run_app(view="compare", model="reversal-dot", text=" ".join("abcdefghij" * 4))
+    assert not app.exception
+    assert any("longer than these models read" in w.value for w in app.warning)
+    assert len(app.dataframe[0].value) == 2
+
+
+def test_family_from_the_url_and_the_dates_gold_alignment(models):
+    for name in ("dates-dot", "dates-general", "reversal-dot", "reversal-general"):
+        add(models, name)
+    text = "Tuesday, 3 March 2009"
+    app = run_app(view="compare", model="reversal-dot", family="dates", text=text)
+    assert not app.exception
+    assert app.selectbox(key="family").value == "dates"
+    table = app.dataframe[0].value
+    assert list(table["model"]) == ["dates-dot", "dates-general"]
+    assert table["AER (this sentence)"].between(0, 1).all()
+    assert any(t.value == "2009-03-03" for t in app.text)  # the gold translation
+
+
+# -- scorer_lab -----------------------------------------------------------------------------
+
+
+def write_config(folder: Path, name: str, source: str, **changes) -> None:
+    """A folder holding only config.json: pretrained/<source>'s, with ``changes`` to the
+    model settings."""
+    raw = json.loads((PRETRAINED / source / "config.json").read_text())
+    raw["model"].update(changes)
+    (folder / name).mkdir()
+    (folder / name / "config.json").write_text(json.dumps(raw))
+
+
+def test_families_compare_configs_not_only_names(tmp_path):
+    write_config(tmp_path, "lab-dot", "reversal-dot")
+    write_config(tmp_path, "lab-additive", "reversal-additive", attn_dim=64)  # its own setting
+    write_config(tmp_path, "lab-multihead", "reversal-multihead")  # heads=4
+    write_config(tmp_path, "lab-general", "reversal-general", dec_hidden=32)
+    write_config(tmp_path, "lab-scaled_dot", "reversal-dot")  # says dot inside
+    write_config(tmp_path, "solo-dot", "reversal-dot")
+    write_config(tmp_path, "other", "reversal-dot")
+    names = [p.name for p in tmp_path.iterdir()]
+    lab, solo = families(tmp_path, names)
+    assert (lab.name, lab.members) == ("lab", ["lab-dot", "lab-additive", "lab-multihead"])
+    assert lab.scorers == ["dot", "additive", "multihead"]
+    assert "dec_hidden" in lab.left_out["lab-general"]
+    assert "'dot'" in lab.left_out["lab-scaled_dot"]
+    assert (solo.name, solo.members) == ("solo", ["solo-dot"])
+
+
+def test_default_family():
+    from attnviz.scorer_lab import Family
+
+    reversal = Family("reversal", ["reversal-dot", "reversal-general"])
+    lab = Family("en-fr-lab", ["en-fr-lab-dot", "en-fr-lab-additive"])
+    dates = Family("dates", ["dates-dot", "dates-general"])
+    assert default_family([dates, reversal], "reversal-general") == "reversal"
+    assert default_family([dates, lab, reversal], "en-fr-additive") == "en-fr-lab"
+    assert default_family([reversal, dates], "en-fr-additive") == "reversal"
+
+
+def test_gold_pairs_of_the_synthetic_tasks():
+    pair = gold_pair("reversal", "a  b c")
+    assert (pair.source, pair.target, pair.alignment) == (
+        "a b c",
+        "c b a",
+        [(2, 0), (1, 1), (0, 2)],
+    )
+    pair = gold_pair("dates", "Tuesday, 3 March 2009")
+    assert (pair.target, pair.alignment) == ("2009-03-03", [(1, 0), (2, 0), (3, 0)])
+    assert gold_pair("dates", "Monday, 3 March 2009") is None  # wrong weekday
+    assert gold_pair("dates", "Tuesday, 31 February 2009") is None
+    assert gold_pair("dates", "a b c") is None
+    assert gold_pair(None, "a b c") is None
+
+
+def test_synthetic_task_is_read_from_the_recipe():
+    assert synthetic_task((PRETRAINED / "reversal-dot" / "recipe.toml").read_text()) == "reversal"
+    assert synthetic_task((PRETRAINED / "dates-dot" / "recipe.toml").read_text()) == "dates"
+    assert synthetic_task('[data]\ntatoeba = "eng-fra"') is None
+    assert synthetic_task("not = [toml") is None
+    assert synthetic_task(None) is None
+
+
+def test_divergence_matrix_and_means_skip_what_cannot_be_compared():
+    translator = load(PRETRAINED / "reversal-dot")
+    score = translator.score("a b c", "c b a")
+    matrix = divergence_matrix([score, score, None])
+    assert matrix[0, 1] == pytest.approx(0.0, abs=1e-9)
+    assert np.isnan(matrix[0, 2]) and np.isnan(matrix[2, 1])
+    np.testing.assert_allclose(mean_to_others(matrix)[:2], 0.0, atol=1e-9)
+    assert np.isnan(mean_to_others(matrix)[2])
+
+
+def test_card_scores():
+    card = json.loads((PRETRAINED / "en-fr-additive" / "card.json").read_text())
+    bleu = card_bleu(card)
+    assert bleu["test BLEU multi30k (greedy)"] == card["metrics"]["multi30k"]["greedy"]["bleu"]
+    assert card_aer(card) == card["alignment"]["methods"]["pieces"]["aer"]
+    assert np.isnan(card_bleu({"metrics": {"x": "nonsense"}})["test BLEU x (greedy)"])
+    assert np.isnan(card_aer({"alignment": []}))

@@ -1,0 +1,279 @@
+"""The Checkpoint view under Streamlit's AppTest, on the reversal checkpoint."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import pickle
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+import torch
+from streamlit.proto.WidgetStates_pb2 import WidgetState
+from streamlit.testing.v1 import AppTest
+
+from attnviz.checkpoint import save_weights
+from attnviz.model import AttentionRNN
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+HISTORY = (
+    "step,epoch,lr,train_loss,dev_loss,dev_bleu,target_tokens,tokens_per_s,elapsed_s\n"
+    "100,1,0.01,4.1,3.9,2.5,1000,500,2\n"
+    "200,2,0.01,2.0,1.8,40.0,2000,500,4\n"
+    "300,3,0.01,0.9,0.7,91.5,3000,500,6\n"
+)
+SOURCES = "a b c\nd e f g\nh i\n"
+REFERENCES = "c b a\ng f e d\ni h\n"
+
+
+@pytest.fixture
+def models(reversal_checkpoint, tmp_path, monkeypatch) -> Path:
+    """ATTNVIZ_MODELS with the reversal checkpoint and a hand-written history.csv."""
+    st.cache_resource.clear()  # a model cached by name by an earlier test had other files
+    st.cache_data.clear()
+    folder = tmp_path / "models"
+    shutil.copytree(reversal_checkpoint, folder / "reversal-additive")
+    (folder / "reversal-additive" / "history.csv").write_text(HISTORY, encoding="utf-8")
+    monkeypatch.setenv("ATTNVIZ_MODELS", str(folder))
+    return folder
+
+
+@pytest.fixture
+def with_snapshots(models, reversal_model) -> Path:
+    """The reversal checkpoint with an untrained snapshot (step-0) and the trained weights
+    (step-300): attention at step-0 is nothing like the final one."""
+    folder = models / "reversal-additive"
+    model, _ = reversal_model
+    torch.manual_seed(1)
+    save_weights(folder / "snapshots" / "step-0.safetensors", AttentionRNN(model.config))
+    save_weights(folder / "snapshots" / "step-300.safetensors", model)
+    return folder
+
+
+def run_app(**query: str) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.query_params["view"] = "checkpoint"
+    for key, value in query.items():
+        app.query_params[key] = value
+    return app.run()
+
+
+def messages(app: AppTest, kind: str) -> str:
+    """All st.error/st.warning/st.info bodies, Markdown escapes removed."""
+    return " ".join(e.value for e in getattr(app, kind)).replace("\\", "")
+
+
+def figure(app: AppTest, title_part: str) -> dict:
+    specs = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+    found = [s for s in specs if title_part in s["layout"]["title"]["text"]]
+    assert len(found) == 1, [s["layout"]["title"]["text"] for s in specs]
+    return found[0]
+
+
+def heatmap_weights(spec: dict) -> np.ndarray:
+    """The z of a heatmap spec: Plotly sends arrays as base64 typed arrays."""
+    z = spec["data"][0]["z"]
+    shape = [int(n) for n in z["shape"].split(",")]
+    return np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(shape)
+
+
+def table(app: AppTest, key: str | None = None):
+    frames = [d.value for d in app.dataframe if key is None or d.key == key]
+    assert len(frames) == 1
+    return frames[0]
+
+
+def zipped(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def folder_zip(folder: Path, replace: dict[str, bytes] | None = None) -> bytes:
+    files = {f"ckpt/{p.name}": p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    return zipped(files | {f"ckpt/{k}": v for k, v in (replace or {}).items()})
+
+
+# -- card, config, curve --------------------------------------------------------------------
+
+
+def test_bundled_checkpoint_shows_card_config_and_curve(models):
+    app = run_app()
+    assert not app.exception
+    assert app.radio(key="ckpt").value == "bundled"
+    assert "synthetic word reversal" in " ".join(t.value for t in app.text)
+    config = table(app).set_index("setting")["value"]
+    assert config["scorer"] == "additive" and config["name"] == "reversal-additive"
+    curve = figure(app, "Training of reversal-additive")
+    traces = {t["name"]: t for t in curve["data"]}
+    assert traces["dev BLEU"]["y"] == [2.5, 40.0, 91.5]
+    assert traces["train loss"]["yaxis"] == "y2" and traces["dev loss"]["x"] == [100, 200, 300]
+    assert app.query_params["ckpt"] in ("bundled", ["bundled"])
+
+
+def test_missing_or_malformed_history_gives_a_message(models):
+    history = models / "reversal-additive" / "history.csv"
+    history.unlink()
+    app = run_app()
+    assert not app.exception and "no history.csv" in messages(app, "info")
+    history.write_text("step,dev_bleu\n100,3.2\n200,oops\n", encoding="utf-8")
+    app = run_app()
+    assert not app.exception
+    assert "line 3: dev_bleu 'oops' is not a number" in messages(app, "warning")
+
+
+# -- snapshots ------------------------------------------------------------------------------
+
+
+def test_snapshot_slider_shows_attention_at_each_snapshot(with_snapshots):
+    app = run_app(text="a b c d")
+    assert not app.exception
+    slider = app.select_slider(key="snapshot")
+    assert slider.options == ["step-0", "step-300", "final weights"]
+    assert slider.value == "step-0"
+    untrained = heatmap_weights(figure(app, "at step-0"))
+    app = slider.set_value("final weights").run()
+    assert not app.exception
+    assert "d c b a" in [t.value for t in app.text]
+    final = heatmap_weights(figure(app, "at final weights"))
+    assert untrained.shape != final.shape or not np.allclose(untrained, final)
+    # trained: each output word looks hardest at its mirror image ("d c b a" <- "a b c d")
+    assert final[:4].argmax(axis=1).tolist() == [3, 2, 1, 0]
+    assert app.query_params["snapshot"] in ("final weights", ["final weights"])
+    curve = figure(app, "Training of")
+    assert "step-300" in json.dumps(curve["layout"]["annotations"])  # snapshots marked
+
+
+def test_snapshot_from_the_url(with_snapshots):
+    app = run_app(text="a b c d", snapshot="step-300")
+    assert app.select_slider(key="snapshot").value == "step-300"
+    assert "d c b a" in [t.value for t in app.text]
+
+
+# -- opening a folder or a zip --------------------------------------------------------------
+
+
+def test_path_that_does_not_exist_gives_a_message(models, tmp_path):
+    app = run_app(ckpt="path", ckpt_path=str(tmp_path / "nowhere"))
+    assert not app.exception
+    assert "no such checkpoint folder" in messages(app, "error")
+
+
+def test_path_of_a_checkpoint_opens_it(models, reversal_checkpoint):
+    app = run_app(ckpt="path", ckpt_path=str(reversal_checkpoint))
+    assert not app.exception and not app.error
+    assert table(app).set_index("setting")["value"]["name"] == "reversal-additive"
+    assert app.query_params["ckpt_path"] in (str(reversal_checkpoint), [str(reversal_checkpoint)])
+
+
+@pytest.mark.parametrize(
+    "upload, message",
+    [
+        (b"this is not a zip", "not a zip file"),
+        (zipped({"../evil/config.json": b"{}"}), "unsafe path"),
+        ("pickle", "never unpickles"),
+    ],
+    ids=["corrupt", "path-traversal", "pickle"],
+)
+def test_bad_upload_gives_a_message_and_the_app_still_works(models, upload, message):
+    if upload == "pickle":
+        weights = pickle.dumps({"embed.weight": [1.0, 2.0]})
+        upload = folder_zip(models / "reversal-additive", {"model.safetensors": weights})
+    app = run_app(ckpt="upload")
+    assert not app.exception and "cannot travel in a link" in " ".join(c.value for c in app.caption)
+    app = app.file_uploader(key="ckpt_zip").upload("ckpt.zip", upload, "application/zip").run()
+    assert not app.exception
+    assert message in messages(app, "error")
+    app = app.radio(key="ckpt").set_value("bundled").run()
+    assert not app.exception and not app.error
+    assert table(app).set_index("setting")["value"]["name"] == "reversal-additive"
+
+
+def test_uploaded_zip_of_a_checkpoint_opens_it(models):
+    upload = folder_zip(models / "reversal-additive")
+    app = run_app(ckpt="upload")
+    app = app.file_uploader(key="ckpt_zip").upload("ckpt.zip", upload, "application/zip").run()
+    assert not app.exception and not app.error
+    assert figure(app, "Training of reversal-additive")
+
+
+# -- running a file -------------------------------------------------------------------------
+
+
+def upload_parallel(app: AppTest, sources: str, references: str) -> AppTest:
+    app = app.radio(key="run_kind").set_value("parallel").run()
+    app.file_uploader(key="run_source").upload("src.txt", sources.encode(), "text/plain")
+    app.file_uploader(key="run_reference").upload("ref.txt", references.encode(), "text/plain")
+    return app.run()
+
+
+def test_parallel_files_with_different_line_counts_give_a_message(models):
+    app = upload_parallel(run_app(), SOURCES, "c b a\n")
+    assert not app.exception
+    assert "src.txt has 3 lines but ref.txt has 1" in messages(app, "error")
+
+
+def test_parallel_set_gives_scores_and_a_table(models):
+    app = upload_parallel(run_app(beam="1"), SOURCES, REFERENCES)
+    assert not app.exception and not app.error
+    rows = table(app, "corpus_table")
+    assert list(rows["translation"]) == ["c b a", "g f e d", "i h"]
+    assert list(rows["line"]) == [1, 2, 3] and "mean entropy" in rows and "dropped" in rows
+    bleu = [m for m in app.metric if m.label == "BLEU"]
+    assert len(bleu) == 1 and float(bleu[0].value) > 90
+
+
+def test_sentence_file_gives_a_table_without_references(models):
+    app = run_app(beam="1")
+    app.file_uploader(key="run_sentences").upload("s.txt", b"a b\n\nc d e\n", "text/plain")
+    app = app.run()
+    assert not app.exception
+    rows = table(app, "corpus_table")
+    assert list(rows["line"]) == [1, 3] and "reference" not in rows
+    assert not [m for m in app.metric if m.label == "BLEU"]
+
+
+def select_row(app: AppTest, key: str, row: int) -> AppTest:
+    """Click a row of the dataframe ``key``. AppTest has no public way to select dataframe
+    rows, so this sends the widget state the browser sends (private AppTest API of
+    Streamlit 1.67): the app's own on_select callback then runs exactly as in a browser."""
+    (frame,) = [d for d in app.dataframe if d.key == key]
+    states = app._tree.get_widget_states()
+    selection = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    states.widgets.append(WidgetState(id=frame.proto.id, string_value=json.dumps(selection)))
+    return app._run(states)
+
+
+def test_selecting_a_row_opens_its_sentence_in_align(models):
+    app = upload_parallel(run_app(beam="1"), SOURCES, REFERENCES)
+    app = select_row(app, "corpus_table", 1)
+    assert not app.exception
+    assert app.radio(key="view").value == "align"
+    assert app.text_area(key="text").value == "d e f g"
+    assert "g f e d" in [t.value for t in app.text]  # the Align view translated it
+    assert app.query_params["view"] in ("align", ["align"])
+
+
+def test_gold_links_give_aer(models):
+    app = upload_parallel(run_app(beam="1"), SOURCES, REFERENCES)
+    gold = b"0-2 1-1 2-0\n0-3 1-2 2-1 3-0\n0-1 1-0\n"
+    app = app.file_uploader(key="run_gold").upload("gold.txt", gold, "text/plain").run()
+    assert not app.exception and not app.error
+    aer = [m for m in app.metric if m.label == "AER"]
+    assert len(aer) == 1 and float(aer[0].value) < 0.5
+    assert "AER" in table(app, "corpus_table")
+
+
+def test_gold_link_out_of_range_names_the_line(models):
+    app = upload_parallel(run_app(beam="1"), SOURCES, REFERENCES)
+    gold = b"0-2 1-1 2-0\n0-3 9-2\n0-1 1-0\n"
+    app = app.file_uploader(key="run_gold").upload("gold.txt", gold, "text/plain").run()
+    assert not app.exception
+    assert "gold.txt, line 2: link 9-2 (0-based) points past the end" in messages(app, "error")

@@ -1,0 +1,131 @@
+"""Beam tree, divergence and side-by-side heatmap figures, from hand-made and real results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from attnviz.figures.beam import (
+    STATUS_STYLE,
+    beam_tree_figure,
+    divergence_figure,
+    first_divergence,
+    hypothesis_path,
+    tree_layout,
+)
+from attnviz.figures.compare import Panel, side_by_side_heatmaps
+from attnviz.translator import BeamNode, load
+
+PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
+
+
+def node(node_id: int, step: int, parent: int, piece: str, cumulative: float, status: str):
+    return BeamNode(node_id, step, parent, piece, cumulative, cumulative, status)
+
+
+# start -> a (kept), b (kept), c (pruned); a -> x (finished), y (pruned); b -> x (stopped)
+TREE = [
+    node(0, 0, -1, "▁a", -0.1, "kept"),
+    node(1, 0, -1, "▁b", -0.5, "kept"),
+    node(2, 0, -1, "<c>", -3.0, "pruned"),
+    node(3, 1, 1, "x", -0.7, "stopped"),
+    node(4, 1, 0, "x", -0.2, "finished"),
+    node(5, 1, 0, "y", -2.0, "pruned"),
+]
+
+
+@pytest.fixture(scope="module")
+def translation():
+    return load(PRETRAINED / "reversal-multihead").translate("a b c d e", beam_size=4, n_best=4)
+
+
+def test_first_divergence():
+    assert first_divergence(["a", "b", "c"], ["a", "x", "c"]) == 1
+    assert first_divergence(["a", "b"], ["a", "b", "c"]) == 2
+    assert first_divergence(["a", "b"], ["a", "b"]) is None
+    assert first_divergence([], ["a"]) == 0
+
+
+def test_hypothesis_path_follows_parents_and_pieces():
+    assert hypothesis_path(TREE, ["▁a", "x"]) == [0, 4]
+    assert hypothesis_path(TREE, ["▁b", "x"]) == [1, 3]
+    assert hypothesis_path(TREE, ["▁b", "y"]) == [1]  # b was never followed by y
+
+
+def test_every_real_hypothesis_ends_on_a_finished_node(translation):
+    for hypothesis in translation.hypotheses:
+        path = hypothesis_path(translation.beam_tree, hypothesis.pieces)
+        assert len(path) == len(hypothesis.pieces)
+        assert translation.beam_tree[path[-1]].status == "finished"
+        assert translation.beam_tree[path[-1]].cumulative_logprob == pytest.approx(
+            hypothesis.logprob, abs=1e-4
+        )
+
+
+def test_tree_layout_stacks_children_under_their_parents_best_first():
+    position = tree_layout(TREE)
+    assert position[-1] == (0.0, 0.0)
+    assert [position[i][0] for i in range(6)] == [1, 1, 1, 2, 2, 2]
+    # step 1: a above b above c; step 2: a's children (x best, then y) above b's child
+    assert position[0][1] < position[1][1] < position[2][1]
+    assert position[4][1] < position[5][1] < position[3][1]
+    assert sum(position[i][1] for i in (0, 1, 2)) == 0  # centred
+
+
+def test_beam_tree_figure_has_one_marker_per_node_by_status(translation):
+    nodes = translation.beam_tree
+    path = hypothesis_path(nodes, translation.hypotheses[1].pieces)
+    figure = beam_tree_figure(nodes, "tree <i>", path)
+    statuses = {t.legendgroup: t for t in figure.data if t.legendgroup}
+    assert sum(len(t.x) for t in statuses.values()) == len(nodes)
+    for status, trace in statuses.items():
+        label, color, symbol = STATUS_STYLE[status]
+        assert (trace.name, trace.marker.color, trace.marker.symbol) == (label, color, symbol)
+        assert len(trace.x) == sum(n.status == status for n in nodes)
+    assert {"kept", "pruned", "finished"} <= set(statuses)
+    (highlight,) = [t for t in figure.data if t.name == "the picked hypothesis"]
+    assert len(highlight.x) == len(path) + 1 and highlight.x[0] == 0  # from the start
+    assert figure.layout.title.text == "tree &lt;i&gt;"
+
+
+def test_beam_tree_hover_and_labels_are_literal():
+    figure = beam_tree_figure(TREE, "t")
+    pruned = next(t for t in figure.data if t.legendgroup == "pruned")
+    assert "&lt;c&gt;" in pruned.text
+    hover = pruned.hovertext[0]
+    assert "“&lt;c&gt;” at step 1, pruned" in hover and "cumulative log-prob -3.000" in hover
+    edges = figure.data[0]
+    assert edges.mode == "lines" and len(edges.x) == 3 * len(TREE)
+
+
+def test_a_bigger_beam_makes_a_taller_tree():
+    wide = [node(i, 0, -1, str(i), -i, "pruned") for i in range(30)]
+    assert beam_tree_figure(wide, "w").layout.height > beam_tree_figure(TREE, "t").layout.height
+
+
+def test_side_by_side_heatmaps_share_one_fixed_colour_scale():
+    panels = [
+        Panel("<one>", ["a", "b"], ["x"], np.array([[0.2, 0.8]]), first_step=3),
+        Panel("two", ["a", "b", "c"], ["y", "z"], np.array([[1.0, 0, 0], [0, 0.5, 0.5]])),
+    ]
+    figure = side_by_side_heatmaps(panels, "both")
+    assert [t.coloraxis for t in figure.data] == ["coloraxis", "coloraxis"]
+    assert (figure.layout.coloraxis.cmin, figure.layout.coloraxis.cmax) == (0.0, 1.0)
+    assert [a.text for a in figure.layout.annotations] == ["&lt;one&gt;", "two"]
+    assert figure.data[0].text[0][1] == "“x” ← “b”: 0.80 (step 3)"
+    assert list(figure.layout.xaxis2.ticktext) == ["a", "b", "c"]
+    assert list(figure.layout.yaxis2.ticktext) == ["y", "z"]
+    wider = side_by_side_heatmaps([*panels, panels[1]], "three")
+    assert wider.layout.width > figure.layout.width
+
+
+def test_divergence_figure_starts_where_the_hypotheses_part(translation):
+    first, second = translation.hypotheses[0], translation.hypotheses[1]
+    start = first_divergence(first.pieces, second.pieces)
+    figure = divergence_figure(translation.source_pieces, first, second, start, "d")
+    for trace, hypothesis in zip(figure.data, (first, second), strict=True):
+        np.testing.assert_array_equal(trace.z, hypothesis.attention[start:])
+        assert trace.text[0][0].endswith(f"(step {start + 1})")
+    assert figure.layout.annotations[1].text == f"rank 1: steps {start + 1} to {len(second.pieces)}"
