@@ -98,7 +98,7 @@ def test_type_a_sentence_see_the_heatmap_and_reopen_the_link(server):
         browser = playwright.chromium.launch(
             executable_path=chromium(), headless=True, args=CHROMIUM_ARGS
         )
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = browser.new_page(viewport={"width": 1400, "height": 1600 if shots else 1000})
         page.goto(url, wait_until="networkidle")
         box = page.get_by_label("Sentence to translate")
         box.fill(sentence)
@@ -137,7 +137,8 @@ def test_every_view_draws_its_figures_from_a_link(server, view):
         browser = playwright.chromium.launch(
             executable_path=chromium(), headless=True, args=CHROMIUM_ARGS
         )
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        # Screenshots show the whole view: the app scrolls inside the page, so make it tall.
+        page = browser.new_page(viewport={"width": 1400, "height": 2400 if shots else 1000})
         page.goto(f"{url}/?{query}", wait_until="networkidle")
         expect(page.locator(".js-plotly-plot .main-svg").first).to_be_visible(timeout=90_000)
         page.wait_for_load_state("networkidle")

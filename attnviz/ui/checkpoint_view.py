@@ -331,8 +331,9 @@ def render(translator: Translator, model: str) -> None:
     if opened.translator.checkpoint is None:
         st.error("This model was not loaded from a checkpoint folder.")
         return
-    render_card(opened.translator.checkpoint)
-    render_config(opened.translator.checkpoint)
+    # What a teacher shows first (the curve, attention forming), then the reference parts.
     render_curve(opened.translator.checkpoint)
     render_snapshots(opened, beam)
+    render_card(opened.translator.checkpoint)
+    render_config(opened.translator.checkpoint)
     render_run(opened, beam, model)
