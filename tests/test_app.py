@@ -109,3 +109,9 @@ def test_changing_only_the_display_does_not_decode_again(models, monkeypatch):
     assert not app.exception and calls == []
     app.slider(key="beam").set_value(2).run()
     assert len(calls) == 1
+
+
+def test_messages_show_outside_text_literally():
+    from attnviz.ui.messages import markdown_literal
+
+    assert markdown_literal("*a* [l](x) <b>é") == r"\*a\* \[l\]\(x\) \<b\>é"

@@ -18,6 +18,7 @@ from ..tokenize import EOS_PIECE
 from ..translator import Translation, Translator
 from .downloads import download_row, file_stem, show_figure
 from .inputs import beam_input, sentence_input
+from .messages import warn
 from .models import translate_cached
 from .state import flag, init_from_url, one_of, to_url
 
@@ -73,7 +74,7 @@ def render(translator: Translator, model: str) -> None:
         with st.spinner("Translating…"):
             translation = translate_cached(model, text, beam)
     except InputError as exc:
-        st.warning(str(exc))
+        warn(str(exc))
         return
     truncation_warning(translation, translator)
     st.subheader("Translation")

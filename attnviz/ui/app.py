@@ -7,6 +7,7 @@ import importlib
 import streamlit as st
 
 from ..errors import CheckpointError
+from .messages import fail
 from .models import bundled_models, get_translator, models_dir
 from .state import init_from_url, one_of, to_url
 
@@ -39,7 +40,7 @@ def main() -> None:
     try:
         translator = get_translator(model)
     except CheckpointError as exc:
-        st.error(f"{model} cannot be used: {exc}")
+        fail(f"{model} cannot be used: {exc}")
         return
     module = importlib.import_module(f"{__package__}.{VIEWS[view][1]}")
     module.render(translator, model)

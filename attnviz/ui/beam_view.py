@@ -13,6 +13,7 @@ from ..translator import Hypothesis, Translation, Translator
 from .align_view import truncation_warning
 from .downloads import download_row, file_stem, show_figure
 from .inputs import MAX_BEAM, beam_input, sentence_input
+from .messages import warn
 from .models import translate_cached
 from .state import init_from_url, int_in, to_url
 
@@ -106,7 +107,7 @@ def render(translator: Translator, model: str) -> None:
         with st.spinner("Searching…"):
             translation = translate_cached(model, text, beam, n_best=beam)
     except InputError as exc:
-        st.warning(str(exc))
+        warn(str(exc))
         return
     truncation_warning(translation, translator)
     st.subheader("N-best list")

@@ -4,7 +4,6 @@ AER against uploaded gold links."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ from ..errors import InputError
 from ..translator import Translator
 from .downloads import download_row, file_stem
 from .inputs import MAX_CHARS
+from .messages import markdown_literal
 
 TABLE_KEY = "corpus_table"
 KINDS = {"sentences": "Sentences (one file)", "parallel": "Parallel set (source + reference)"}
@@ -36,13 +36,6 @@ FORMAT_NAMES = {
     "talp": "TALP (1-2 sure, 1p2 possible, 1-based)",
 }
 MAX_TEXT_MB = 10  # a text upload; MAX_LINES lines of text are far smaller
-_MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
-
-
-def markdown_literal(text: str) -> str:
-    """``text`` (a file name, an error naming a path...) shown as typed by st.error & co:
-    CommonMark reads a backslash-escaped punctuation character literally."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 @dataclass

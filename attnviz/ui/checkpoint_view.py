@@ -28,9 +28,10 @@ from ..errors import CheckpointError, InputError
 from ..figures import attention_heatmap
 from ..figures.training import read_history, snapshot_steps, training_curve
 from ..translator import Translation, Translator, load
-from .checkpoint_run import Opened, markdown_literal, render_run
+from .checkpoint_run import Opened, render_run
 from .downloads import download_row, file_stem, show_figure
 from .inputs import beam_input, sentence_input
+from .messages import markdown_literal
 from .state import init_from_url, one_of, to_url
 
 SOURCES = {

@@ -24,6 +24,7 @@ from ..synthetic import SyntheticPair
 from ..translator import Score, Translator
 from .downloads import download_row, file_stem, show_figure
 from .inputs import beam_input, sentence_input
+from .messages import fail, warn
 from .models import bundled_models, get_translator, models_dir, score_cached, translate_cached
 from .state import init_from_url, one_of, to_url
 
@@ -171,10 +172,10 @@ def render(translator: Translator, model: str) -> None:
         with st.spinner(f"Translating with {len(family.members)} models…"):
             runs, target = member_runs(family, text, beam, pair)
     except InputError as exc:
-        st.warning(str(exc))
+        warn(str(exc))
         return
     except CheckpointError as exc:
-        st.error(f"A model of this family cannot be used: {exc}")
+        fail(f"A model of this family cannot be used: {exc}")
         return
     if any(r.translation.truncated for r in runs):
         st.warning("The sentence is longer than these models read; only its beginning was used.")

@@ -19,6 +19,7 @@ from ..translator import Translation, Translator
 from .align_view import truncation_warning
 from .downloads import download_row, file_stem, show_figure
 from .inputs import beam_input, sentence_input
+from .messages import warn
 from .models import translate_cached
 from .state import init_from_url, to_url
 
@@ -55,7 +56,7 @@ def render(translator: Translator, model: str) -> None:
         with st.spinner("Translating…"):
             translation = translate_cached(model, text, beam)
     except InputError as exc:
-        st.warning(str(exc))
+        warn(str(exc))
         return
     truncation_warning(translation, translator)
     st.subheader("Translation")

@@ -15,6 +15,7 @@ from ..tokenize import UNK_ID, WORD_START
 from ..translator import Score, Translator
 from .downloads import download_row, file_stem, show_figure
 from .inputs import MAX_CHARS, beam_input, sentence_input
+from .messages import warn
 from .models import score_cached, translate_cached
 from .state import init_from_url, to_url
 
@@ -102,7 +103,7 @@ def continuation(translator: Translator, model: str, text: str, beam: int, score
         with st.spinner("Continuing…"):
             continued = translate_cached(model, text, beam, prefix=tuple(prefix))
     except InputError as exc:
-        st.warning(str(exc))
+        warn(str(exc))
         return
     st.text(continued.text)
     st.caption(f"The first {len(prefix)} pieces were forced; the model wrote the rest.")
@@ -156,14 +157,14 @@ def render(translator: Translator, model: str) -> None:
         with st.spinner("Translating…"):
             own = translate_cached(model, text, beam)
     except InputError as exc:
-        st.warning(str(exc))
+        warn(str(exc))
         return
     target = target_input(own.text)
     try:
         with st.spinner("Scoring the target…"):
             score = score_cached(model, text, target)
     except InputError as exc:
-        st.warning(str(exc))
+        warn(str(exc))
         return
     forced_decoding(model, score)
     continuation(translator, model, text, beam, score)
