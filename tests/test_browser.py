@@ -166,3 +166,28 @@ def test_a_long_sentence_scrolls_instead_of_squashing(server):
         widths = box.evaluate("e => [e.clientWidth, e.scrollWidth]")
         assert widths[1] > widths[0] + 500  # the figure keeps its cells and the box scrolls
         browser.close()
+
+
+@pytest.mark.parametrize("view", ["align", "beam"])
+def test_markup_in_a_sentence_is_shown_never_run(server, view):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _ = server
+    sentence = "<img src=x onerror=alert(1)> <b>bold</b>"
+    query = urllib.parse.urlencode({"view": view, "text": sentence})
+    dialogs = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium(), headless=True, args=CHROMIUM_ARGS
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("dialog", lambda dialog: dialogs.append(dialog.message) or dialog.dismiss())
+        page.goto(f"{url}/?{query}", wait_until="networkidle")
+        expect(page.locator(".js-plotly-plot .main-svg").first).to_be_visible(timeout=90_000)
+        page.wait_for_load_state("networkidle")
+        ticks = page.locator(".js-plotly-plot .xtick text").all_text_contents()
+        assert any("<" in t for t in ticks)  # the angle bracket is drawn as a character
+        assert page.locator("img[src='x']").count() == 0
+        assert page.locator(".main b, [data-testid='stMain'] b").all_text_contents() == []
+        assert dialogs == []
+        browser.close()
