@@ -12,14 +12,12 @@ from ..align import (
     sorted_links,
     word_attention,
 )
-from ..errors import InputError
 from ..figures import attention_heatmap
 from ..tokenize import EOS_PIECE
 from ..translator import Translation, Translator
 from .downloads import download_row, file_stem, show_figure
 from .inputs import beam_input, sentence_input
-from .messages import warn
-from .models import translate_cached
+from .models import translation_or_message
 from .state import flag, init_from_url, one_of, to_url
 
 UNITS = ["words", "pieces"]
@@ -52,14 +50,6 @@ def heatmap(translation: Translation, model: str, by_words: bool, overlay: bool)
     return attention_heatmap(source, target, attention, title, links)
 
 
-def truncation_warning(translation: Translation, translator: Translator) -> None:
-    if translation.truncated:
-        st.warning(
-            f"The sentence is longer than this model reads ({translator.config.max_src_len - 1} "
-            "pieces); only its beginning was translated."
-        )
-
-
 def render(translator: Translator, model: str) -> None:
     """The Align view for the chosen model."""
     init_from_url("unit", "words", one_of(UNITS))
@@ -70,13 +60,9 @@ def render(translator: Translator, model: str) -> None:
     unit = middle.radio("Show", UNITS, horizontal=True, key="unit")
     overlay = right.toggle("Hard alignment", key="links")
     to_url(unit=unit, links=overlay)
-    try:
-        with st.spinner("Translating…"):
-            translation = translate_cached(model, text, beam)
-    except InputError as exc:
-        warn(str(exc))
+    translation = translation_or_message(model, text, beam)
+    if translation is None:
         return
-    truncation_warning(translation, translator)
     st.subheader("Translation")
     st.text(translation.text)  # st.text: what the model wrote is never read as Markdown/HTML
     figure = heatmap(translation, model, unit == "words", overlay)

@@ -6,15 +6,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ..errors import InputError
 from ..figures.beam import beam_tree_figure, divergence_figure, first_divergence, hypothesis_path
 from ..figures.heatmap import attention_heatmap
 from ..translator import Hypothesis, Translation, Translator
-from .align_view import truncation_warning
 from .downloads import download_row, file_stem, show_figure
 from .inputs import MAX_BEAM, beam_input, sentence_input
-from .messages import warn
-from .models import translate_cached
+from .models import translation_or_message
 from .state import init_from_url, int_in, to_url
 
 NUMBER = st.column_config.NumberColumn(format="%.3f")
@@ -103,13 +100,9 @@ def render(translator: Translator, model: str) -> None:
     """The Beam search view for the chosen model."""
     text = sentence_input()
     beam = beam_input()
-    try:
-        with st.spinner("Searching…"):
-            translation = translate_cached(model, text, beam, n_best=beam)
-    except InputError as exc:
-        warn(str(exc))
+    translation = translation_or_message(model, text, beam, n_best=beam, spinner="Searching…")
+    if translation is None:
         return
-    truncation_warning(translation, translator)
     st.subheader("N-best list")
     table = nbest_table(translation)
     st.dataframe(

@@ -8,7 +8,9 @@ from pathlib import Path
 import streamlit as st
 import torch
 
+from ..errors import InputError
 from ..translator import Score, Translation, Translator, load
+from .messages import warn
 
 REPO_PRETRAINED = Path(__file__).resolve().parents[2] / "pretrained"
 DEFAULT_MODEL = "en-fr-additive"
@@ -51,3 +53,28 @@ def translate_cached(
 def score_cached(name: str, source: str, target: str | tuple[str, ...]) -> Score:
     """Forced decoding of ``target`` (text, or a tuple of pieces), shared by sessions."""
     return get_translator(name).score(source, target)
+
+
+def translation_or_message(
+    model: str,
+    text: str,
+    beam_size: int,
+    n_best: int = 1,
+    prefix: tuple[str, ...] | None = None,
+    spinner: str = "Translating…",
+) -> Translation | None:
+    """The cached translation with a spinner while it is made; None after saying in the page
+    why there is none (empty text...). A source cut at the model's limit is said too."""
+    try:
+        with st.spinner(spinner):
+            translation = translate_cached(model, text, beam_size, n_best, prefix)
+    except InputError as exc:
+        warn(str(exc))
+        return None
+    if translation.truncated:
+        limit = get_translator(model).config.max_src_len - 1
+        warn(
+            f"The sentence is longer than this model reads ({limit} pieces); only its "
+            "beginning was translated."
+        )
+    return translation

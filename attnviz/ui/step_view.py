@@ -13,14 +13,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from ..errors import InputError
 from ..figures.steps import step_figure
 from ..translator import Translation, Translator
-from .align_view import truncation_warning
 from .downloads import download_row, file_stem, show_figure
 from .inputs import beam_input, sentence_input
-from .messages import warn
-from .models import translate_cached
+from .models import translation_or_message
 from .state import init_from_url, to_url
 
 
@@ -52,13 +49,9 @@ def render(translator: Translator, model: str) -> None:
     """The Step-through view for the chosen model."""
     text = sentence_input()
     beam = beam_input(st.columns(3)[0])
-    try:
-        with st.spinner("Translating…"):
-            translation = translate_cached(model, text, beam)
-    except InputError as exc:
-        warn(str(exc))
+    translation = translation_or_message(model, text, beam)
+    if translation is None:
         return
-    truncation_warning(translation, translator)
     st.subheader("Translation")
     st.text(translation.text)  # st.text: what the model wrote is never read as Markdown/HTML
     step = step_slider(len(translation.steps))

@@ -16,7 +16,7 @@ from ..translator import Score, Translator
 from .downloads import download_row, file_stem, show_figure
 from .inputs import MAX_CHARS, beam_input, sentence_input
 from .messages import warn
-from .models import score_cached, translate_cached
+from .models import score_cached, translation_or_message
 from .state import init_from_url, to_url
 
 FOLLOWED = "target_followed"  # session key: the model translation the target box last showed
@@ -100,10 +100,13 @@ def continuation(translator: Translator, model: str, text: str, beam: int, score
         return
     try:
         prefix = score.target_pieces[: position - 1] + replacement_pieces(translator, typed)
-        with st.spinner("Continuing…"):
-            continued = translate_cached(model, text, beam, prefix=tuple(prefix))
     except InputError as exc:
         warn(str(exc))
+        return
+    continued = translation_or_message(
+        model, text, beam, prefix=tuple(prefix), spinner="Continuing…"
+    )
+    if continued is None:
         return
     st.text(continued.text)
     st.caption(f"The first {len(prefix)} pieces were forced; the model wrote the rest.")
@@ -153,11 +156,8 @@ def render(translator: Translator, model: str) -> None:
     """The What-if view for the chosen model."""
     text = sentence_input()
     beam = beam_input(st.columns(3)[0])
-    try:
-        with st.spinner("Translating…"):
-            own = translate_cached(model, text, beam)
-    except InputError as exc:
-        warn(str(exc))
+    own = translation_or_message(model, text, beam)
+    if own is None:
         return
     target = target_input(own.text)
     try:
