@@ -84,3 +84,20 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"needs the corpora in {SHARED_DATA} (absent in a fresh clone)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def app_models(tmp_path, monkeypatch):
+    """An empty folder the app lists its models from (ATTNVIZ_MODELS). The app caches models
+    and results by name for the whole process, and other tests put other checkpoints under
+    the same names: the caches are cleared before and after."""
+    import streamlit as st
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    monkeypatch.setenv("ATTNVIZ_MODELS", str(folder))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield folder
+    st.cache_resource.clear()
+    st.cache_data.clear()

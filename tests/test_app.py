@@ -13,11 +13,9 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 @pytest.fixture
-def models(reversal_checkpoint, tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "models"
-    shutil.copytree(reversal_checkpoint, folder / "reversal-additive")
-    monkeypatch.setenv("ATTNVIZ_MODELS", str(folder))
-    return folder
+def models(reversal_checkpoint, app_models) -> Path:
+    shutil.copytree(reversal_checkpoint, app_models / "reversal-additive")
+    return app_models
 
 
 def run_app(**query: str) -> AppTest:

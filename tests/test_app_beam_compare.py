@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from attnviz.analysis import attention_entropy
@@ -37,17 +36,8 @@ REVERSAL = [f"reversal-{scorer}" for scorer in SCORERS]
 
 
 @pytest.fixture
-def models(tmp_path, monkeypatch) -> Path:
-    """An empty ATTNVIZ_MODELS folder; the app's caches are cleared, since other tests load
-    other checkpoints under the same names."""
-    folder = tmp_path / "models"
-    folder.mkdir()
-    monkeypatch.setenv("ATTNVIZ_MODELS", str(folder))
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield folder
-    st.cache_resource.clear()
-    st.cache_data.clear()
+def models(app_models) -> Path:
+    return app_models
 
 
 def add(folder: Path, name: str, source: str | None = None) -> Path:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 import torch
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1 import AppTest
@@ -32,15 +31,11 @@ REFERENCES = "c b a\ng f e d\ni h\n"
 
 
 @pytest.fixture
-def models(reversal_checkpoint, tmp_path, monkeypatch) -> Path:
-    """ATTNVIZ_MODELS with the reversal checkpoint and a hand-written history.csv."""
-    st.cache_resource.clear()  # a model cached by name by an earlier test had other files
-    st.cache_data.clear()
-    folder = tmp_path / "models"
-    shutil.copytree(reversal_checkpoint, folder / "reversal-additive")
-    (folder / "reversal-additive" / "history.csv").write_text(HISTORY, encoding="utf-8")
-    monkeypatch.setenv("ATTNVIZ_MODELS", str(folder))
-    return folder
+def models(reversal_checkpoint, app_models) -> Path:
+    """The reversal checkpoint with a hand-written history.csv."""
+    shutil.copytree(reversal_checkpoint, app_models / "reversal-additive")
+    (app_models / "reversal-additive" / "history.csv").write_text(HISTORY, encoding="utf-8")
+    return app_models
 
 
 @pytest.fixture

@@ -5,12 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import attnviz
@@ -22,18 +20,10 @@ MULTIHEAD = ROOT / "pretrained" / "reversal-multihead"
 
 
 @pytest.fixture
-def models(reversal_checkpoint, tmp_path, monkeypatch) -> Iterator[Path]:
-    folder = tmp_path / "models"
-    shutil.copytree(reversal_checkpoint, folder / "reversal-additive")
-    shutil.copytree(MULTIHEAD, folder / "reversal-multihead")
-    monkeypatch.setenv("ATTNVIZ_MODELS", str(folder))
-    # The app caches models and results by name for the whole process: another test file
-    # may have put a different checkpoint under one of these names, and ours must not leak.
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield folder
-    st.cache_resource.clear()
-    st.cache_data.clear()
+def models(reversal_checkpoint, app_models) -> Path:
+    shutil.copytree(reversal_checkpoint, app_models / "reversal-additive")
+    shutil.copytree(MULTIHEAD, app_models / "reversal-multihead")
+    return app_models
 
 
 def run_app(**query: str) -> AppTest:
