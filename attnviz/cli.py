@@ -135,7 +135,8 @@ def cmd_app(args: argparse.Namespace) -> int:
     if args.port is not None:
         command += ["--server.port", str(args.port)]
     try:
-        return subprocess.run(command, check=False).returncode
+        # From the repository root, so that Streamlit reads its .streamlit/config.toml.
+        return subprocess.run(command, check=False, cwd=APP_PATH.parent).returncode
     except KeyboardInterrupt:
         # Ctrl+C reaches Streamlit too and it shuts down itself; no traceback from us.
         return 130

@@ -134,13 +134,14 @@ def test_app_runs_streamlit_on_the_app_file(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "APP_PATH", app)
     calls = []
 
-    def fake_run(command, check):
-        calls.append(command)
+    def fake_run(command, check, cwd):
+        calls.append((command, cwd))
         return subprocess.CompletedProcess(command, 0)
 
     monkeypatch.setattr(cli.subprocess, "run", fake_run)
     assert cli.main(["app", "--port", "8765"]) == 0
-    assert calls == [[sys.executable, "-m", "streamlit", "run", str(app), "--server.port", "8765"]]
+    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", "8765"]
+    assert calls == [(command, tmp_path)]  # the root, whose .streamlit/config.toml applies
 
 
 def test_app_without_app_file_says_so(tmp_path, monkeypatch, capsys):
