@@ -83,18 +83,15 @@ def family_gold(family: Family, text: str) -> tuple[str | None, SyntheticPair | 
 
 
 def heatmap_row(figures: list[tuple[str, go.Figure]]) -> None:
-    """Figures side by side in one row that scrolls sideways, each at its readable size."""
-    with st.container(horizontal=True, wrap=False):
-        for key, figure in figures:
-            show_figure(figure, key=key)
+    """Figures one under the other, each at its readable size (side by side, Streamlit
+    shrinks them to a few columns each)."""
+    for key, figure in figures:
+        show_figure(figure, key=key)
 
 
 def show_heatmaps(runs: list[MemberRun]) -> None:
     st.subheader("Attention of each model")
-    st.caption(
-        "Each model's own translation, one colour scale (0 to 1) in every heatmap; the row "
-        "scrolls sideways."
-    )
+    st.caption("Each model's own translation, one colour scale (0 to 1) in every heatmap.")
     heatmap_row(
         [
             (
