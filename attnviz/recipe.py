@@ -51,6 +51,10 @@ class DataSpec:
     max_pieces: int = 60
     max_ratio: float = 3.0
     bleu_sentences: int = 500  # dev sentences decoded (greedy) at each validation
+    # Translate into English instead (e.g. French->English, the reverse model that
+    # symmetric alignment needs); the split stays by English sentence, so held-out
+    # sentences are the same as the English->X recipe's.
+    reverse: bool = False
 
 
 @dataclass

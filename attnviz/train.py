@@ -165,7 +165,13 @@ def split_corpora(recipe: Recipe) -> tuple[list[Pair], list[Pair], dict[str, lis
         source_key(p.source) for test in tests.values() for p in test
     }
     train = [p for p in train if source_key(p.source) not in held_out]
+    if spec.reverse:
+        return _swapped(train), _swapped(dev), {k: _swapped(v) for k, v in tests.items()}
     return train, dev, tests
+
+
+def _swapped(pairs: list[Pair]) -> list[Pair]:
+    return [Pair(p.target, p.source) for p in pairs]
 
 
 def recipe_tokenizer(recipe: Recipe, train: list[Pair]) -> Tokenizer:
@@ -598,6 +604,8 @@ def data_card(recipe: Recipe) -> list[dict]:
 
 def target_language(recipe: Recipe) -> str | None:
     """The language the recipe translates into ("fr", "de"), from its corpora."""
+    if recipe.data.reverse:
+        return "en"
     if recipe.data.multi30k:
         return recipe.data.multi30k[1]
     if recipe.data.tatoeba in TATOEBA_LANGUAGES:

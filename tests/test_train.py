@@ -184,3 +184,19 @@ def test_unknown_synthetic_task_is_refused(tmp_path):
     path.write_text(path.read_text().replace('synthetic = "reversal"', 'synthetic = "sorting"'))
     with pytest.raises(InputError, match="unknown synthetic task 'sorting'"):
         split_corpora(read_recipe(path))
+
+
+def test_a_reverse_recipe_holds_out_the_same_sentences_the_other_way(tmp_path, shared_data):
+    from attnviz.train import split_corpora, target_language
+
+    recipe = tmp_path / "r.toml"
+    text = f'name = "x"\n[data]\ndata_dir = "{shared_data}"\nmulti30k = ["en", "fr"]\n'
+    recipe.write_text(text)
+    forward = split_corpora(read_recipe(recipe))
+    recipe.write_text(text + "reverse = true\n")
+    backward = split_corpora(read_recipe(recipe))
+    assert target_language(read_recipe(recipe)) == "en"
+    for there, back in zip(forward, backward, strict=True):
+        pairs = there if isinstance(there, list) else there["multi30k"]
+        swapped = back if isinstance(back, list) else back["multi30k"]
+        assert [(p.target, p.source) for p in pairs] == [(p.source, p.target) for p in swapped]
