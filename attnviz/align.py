@@ -205,6 +205,19 @@ def score_links(score: Decoded, source: str, target: str, method: str) -> set[Li
     return argmax_word_links(matrix, range(matrix.shape[0]))
 
 
+def _own_text(pieces: Sequence[str], words: Sequence[str]) -> str:
+    """A result's words as text, without the "</s>" word a finished side ends with."""
+    return " ".join(words[:-1] if pieces[-1:] == [EOS_PIECE] else words)
+
+
+def own_links(result: Decoded, method: str = DEFAULT_METHOD) -> set[Link]:
+    """Links of a translation or score over its own words, read off its own attention (what
+    the app draws); a translation cut at the length limit keeps its last word."""
+    source = _own_text(result.source_pieces, result.source_words)
+    target = _own_text(result.target_pieces, result.target_words)
+    return score_links(result, source, target, method)
+
+
 def directional_links(
     translator: Translator, source: str, target: str, method: str = DEFAULT_METHOD
 ) -> set[Link]:

@@ -16,6 +16,7 @@ from attnviz.align import (
     format_pharaoh,
     format_talp,
     grow_diag,
+    own_links,
     parse_naacl,
     parse_pharaoh,
     parse_talp,
@@ -331,3 +332,4 @@ def test_a_translation_cut_at_the_length_limit_keeps_its_last_word(reversal_tran
     assert {t for _, t in links} == set(range(len(cut.target_words)))
     with pytest.raises(InputError, match="shift"):
         score_links(cut, "a b c d e f", target, "shift")
+    assert own_links(cut) == links  # the app's overlay: the result's own words

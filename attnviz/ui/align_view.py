@@ -5,15 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from ..align import (
-    DEFAULT_METHOD,
     argmax_links,
     format_pharaoh,
-    score_links,
+    own_links,
     sorted_links,
     word_attention,
 )
 from ..figures import attention_heatmap
-from ..tokenize import EOS_PIECE
 from ..translator import Translation, Translator
 from .downloads import download_row, file_stem, show_figure
 from .inputs import beam_input, sentence_input
@@ -34,11 +32,7 @@ def heatmap_data(translation: Translation, by_words: bool, overlay: bool) -> tup
         translation.attention, translation.source_word_of_piece, translation.target_word_of_piece
     )
     source, target = translation.source_words, translation.target_words
-    links = []
-    if overlay:
-        finished = translation.target_pieces[-1:] == [EOS_PIECE]  # not cut at the length limit
-        words = " ".join(source[:-1]), " ".join(target[:-1] if finished else target)
-        links = sorted_links(score_links(translation, *words, DEFAULT_METHOD))
+    links = sorted_links(own_links(translation)) if overlay else []
     return source, target, attention, links
 
 
