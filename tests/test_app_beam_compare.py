@@ -28,9 +28,9 @@ from attnviz.scorer_lab import (
 )
 from attnviz.translator import load
 from attnviz.ui.beam_view import divergence_sentence
+from tests.test_app import run_app
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 PRETRAINED = ROOT / "pretrained"
 REVERSAL = [f"reversal-{scorer}" for scorer in SCORERS]
 
@@ -47,13 +47,6 @@ def add(folder: Path, name: str, source: str | None = None) -> Path:
         folder / name,
         ignore=shutil.ignore_patterns("snapshots", "history.csv"),
     )
-
-
-def run_app(**query: str) -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=60)
-    for key, value in query.items():
-        app.query_params[key] = value
-    return app.run()
 
 
 def decoded(array: dict | list) -> np.ndarray:

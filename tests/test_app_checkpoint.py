@@ -18,8 +18,8 @@ from streamlit.testing.v1 import AppTest
 
 from attnviz.checkpoint import save_weights
 from attnviz.model import AttentionRNN
+from tests.test_app import run_app as app_run
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 HISTORY = (
     "step,epoch,lr,train_loss,dev_loss,dev_bleu,target_tokens,tokens_per_s,elapsed_s\n"
     "100,1,0.01,4.1,3.9,2.5,1000,500,2\n"
@@ -51,11 +51,7 @@ def with_snapshots(models, reversal_model) -> Path:
 
 
 def run_app(**query: str) -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=60)
-    app.query_params["view"] = "checkpoint"
-    for key, value in query.items():
-        app.query_params[key] = value
-    return app.run()
+    return app_run(**{"view": "checkpoint", **query})
 
 
 def messages(app: AppTest, kind: str) -> str:

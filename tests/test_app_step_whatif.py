@@ -13,9 +13,9 @@ from streamlit.testing.v1 import AppTest
 
 import attnviz
 from attnviz.figures.style import CHOSEN_COLOR, display_token
+from tests.test_app import run_app
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 MULTIHEAD = ROOT / "pretrained" / "reversal-multihead"
 
 
@@ -24,13 +24,6 @@ def models(reversal_checkpoint, app_models) -> Path:
     shutil.copytree(reversal_checkpoint, app_models / "reversal-additive")
     shutil.copytree(MULTIHEAD, app_models / "reversal-multihead")
     return app_models
-
-
-def run_app(**query: str) -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=60)
-    for key, value in query.items():
-        app.query_params[key] = value
-    return app.run()
 
 
 def url(app: AppTest, key: str) -> str:

@@ -28,11 +28,12 @@ def use_example() -> None:
 
 def sentence_input() -> str:
     """Text box with example sentences; returns the sentence to translate."""
-    init_from_url("text", examples()[0])
+    choices = examples()
+    init_from_url("text", choices[0])
     text = st.text_area("Sentence to translate", max_chars=MAX_CHARS, key="text", height=80)
     st.selectbox(
         "Or pick an example",
-        examples(),
+        choices,
         index=None,
         placeholder="Example sentences",
         key="example",
