@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
+from test_app import run_app
 
 from attnviz.analysis import attention_entropy
 from attnviz.attention import SCORERS
@@ -28,7 +29,6 @@ from attnviz.scorer_lab import (
 )
 from attnviz.translator import load
 from attnviz.ui.beam_view import divergence_sentence
-from tests.test_app import run_app
 
 ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED = ROOT / "pretrained"

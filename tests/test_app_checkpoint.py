@@ -15,10 +15,10 @@ import pytest
 import torch
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1 import AppTest
+from test_app import run_app as app_run
 
 from attnviz.checkpoint import save_weights
 from attnviz.model import AttentionRNN
-from tests.test_app import run_app as app_run
 
 HISTORY = (
     "step,epoch,lr,train_loss,dev_loss,dev_bleu,target_tokens,tokens_per_s,elapsed_s\n"

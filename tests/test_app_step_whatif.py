@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
+from test_app import run_app
 
 import attnviz
 from attnviz.figures.style import CHOSEN_COLOR, display_token
-from tests.test_app import run_app
 
 ROOT = Path(__file__).resolve().parents[1]
 MULTIHEAD = ROOT / "pretrained" / "reversal-multihead"
