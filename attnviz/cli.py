@@ -147,14 +147,19 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train from a recipe file; ``--resume`` continues a killed or stopped run."""
+    # Imported here: the other commands need none of the training code.
     from .recipe import read_recipe
-    from .train import train, write_test_metrics  # the other commands need none of it
+    from .train import train, write_alignment_metrics, write_test_metrics
 
     try:
         recipe = read_recipe(args.recipe)
         if args.test_only:
             write_test_metrics(recipe)
             print(f"test metrics written to {recipe.output / 'card.json'}")
+            return 0
+        if args.alignment_only:
+            write_alignment_metrics(recipe)
+            print(f"gold-set alignment scores written to {recipe.output / 'card.json'}")
             return 0
         if args.max_minutes is not None:
             recipe.training.max_minutes = args.max_minutes
@@ -438,6 +443,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--test-only",
         action="store_true",
         help="only score the existing checkpoint on the recipe's test sets (into card.json)",
+    )
+    train.add_argument(
+        "--alignment-only",
+        action="store_true",
+        help="only score the existing checkpoint's attention on the gold alignment set",
     )
     train.set_defaults(func=cmd_train)
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .align import DIRECTIONAL_METHODS, GoldAlignment, align, alignment_scores, read_gold
+from .align import (
+    DIRECTIONAL_METHODS,
+    SYMMETRIC_METHODS,
+    GoldAlignment,
+    align,
+    alignment_scores,
+    read_gold,
+)
 from .translator import Translator
 
 
@@ -67,18 +74,22 @@ def load_gold(
     return list(zip(english, other, strict=True)), kept, dropped
 
 
-def gold_alignment_metrics(translator: Translator, gold_dir: Path, language: str) -> dict:
-    """AER, precision and recall of every single-model method on the language's gold set."""
+def gold_alignment_metrics(
+    translator: Translator, gold_dir: Path, language: str, reverse: Translator | None = None
+) -> dict:
+    """AER, precision and recall of every single-model method on the language's gold set, and
+    of the symmetric methods too when ``reverse`` (a model translating into English) is given."""
     gold = GOLD_SETS[language]
     pairs, links, dropped = load_gold(gold_dir, gold)
+    methods = DIRECTIONAL_METHODS + (SYMMETRIC_METHODS if reverse is not None else ())
     results = {}
-    for method in DIRECTIONAL_METHODS:
-        predicted = [align(translator, e, o, method) for e, o in pairs]
+    for method in methods:
+        predicted = [align(translator, e, o, method, reverse) for e, o in pairs]
         results[method] = {
             k: round(v, 4) if isinstance(v, float) else v
             for k, v in asdict(alignment_scores(predicted, links)).items()
         }
-    return {
+    metrics = {
         "gold_set": gold.name,
         "methods": results,
         "definition": (
@@ -88,3 +99,6 @@ def gold_alignment_metrics(translator: Translator, gold_dir: Path, language: str
         ),
         "gold_links_outside_their_sentence_left_out": dropped,
     }
+    if reverse is not None:
+        metrics["reverse_model"] = reverse.name
+    return metrics

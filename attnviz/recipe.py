@@ -89,6 +89,18 @@ class TrainingSpec:
 
 
 @dataclass
+class AlignmentSpec:
+    """How the card scores attention as alignment on the gold sets.
+
+    ``reverse_model`` (a checkpoint folder relative to the project root, translating the
+    target language into English) adds the symmetric methods (intersect, grow-diag); the card
+    leaves them out, and says so, while that folder does not exist yet.
+    """
+
+    reverse_model: str | None = None
+
+
+@dataclass
 class Recipe:
     name: str
     output: Path
@@ -97,6 +109,7 @@ class Recipe:
     tokenizer: TokenizerSpec = field(default_factory=TokenizerSpec)
     model: dict[str, Any] = field(default_factory=dict)
     training: TrainingSpec = field(default_factory=TrainingSpec)
+    alignment: AlignmentSpec = field(default_factory=AlignmentSpec)
     source_path: Path | None = None
     text: str = ""
     root: Path = Path(".")
@@ -139,7 +152,7 @@ def read_recipe(path: str | Path) -> Recipe:
         raise InputError(f"cannot read recipe {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"recipe {path} is not valid TOML: {exc}") from None
-    top = {"name", "output", "seed", "data", "tokenizer", "model", "training"}
+    top = {"name", "output", "seed", "data", "tokenizer", "model", "training", "alignment"}
     unknown = sorted(set(raw) - top)
     if unknown or "name" not in raw:
         raise InputError(f"recipe {path}: needs `name`; unknown keys: {', '.join(unknown)}")
@@ -152,6 +165,7 @@ def read_recipe(path: str | Path) -> Recipe:
         tokenizer=_section(TokenizerSpec, raw.get("tokenizer", {}), f"{path} [tokenizer]"),
         model=dict(raw.get("model", {})),
         training=_section(TrainingSpec, raw.get("training", {}), f"{path} [training]"),
+        alignment=_section(AlignmentSpec, raw.get("alignment", {}), f"{path} [alignment]"),
         source_path=path,
         text=text,
         root=root,

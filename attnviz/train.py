@@ -631,10 +631,32 @@ def write_test_metrics(recipe: Recipe) -> dict:
     )
     sentences = [p.source for p in list(tests.values())[0][:5]] if recipe.data.synthetic else None
     card["examples"] = example_translations(translator, sentences=sentences)
+    return _write_card(recipe, _with_alignment(recipe, translator, card))
+
+
+def write_alignment_metrics(recipe: Recipe) -> dict:
+    """Score only the card's gold-set alignment (seconds, where test metrics take minutes)."""
+    checkpoint = load_checkpoint(recipe.output)
+    card = _with_alignment(recipe, Translator.from_checkpoint(checkpoint), dict(checkpoint.card))
+    return _write_card(recipe, card)
+
+
+def _with_alignment(recipe: Recipe, translator: Translator, card: dict) -> dict:
     language = target_language(recipe)
     gold_dir = Path(recipe.data.data_dir) / "gold"
-    if language in GOLD_SETS and gold_dir.is_dir():
-        card["alignment"] = gold_alignment_metrics(translator, gold_dir, language)
+    if language not in GOLD_SETS or not gold_dir.is_dir():
+        return card
+    reverse = None
+    folder = recipe.alignment.reverse_model
+    if folder is not None and (recipe.root / folder).is_dir():
+        reverse = Translator.from_checkpoint(load_checkpoint(recipe.root / folder))
+    card["alignment"] = gold_alignment_metrics(translator, gold_dir, language, reverse)
+    if folder is not None and reverse is None:
+        card["alignment"]["note"] = f"symmetric methods left out: {folder} is not trained yet"
+    return card
+
+
+def _write_card(recipe: Recipe, card: dict) -> dict:
     text = json.dumps(card, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     write_bytes_atomic(recipe.output / "card.json", text.encode("utf-8"))
     return card

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from attnviz.align import DIRECTIONAL_METHODS
+from attnviz.align import DIRECTIONAL_METHODS, METHODS
 from attnviz.gold_sets import GOLD_SETS, gold_alignment_metrics, load_gold
 
 
@@ -25,3 +25,14 @@ def test_every_method_is_scored(shared_data, reversal_translator):
     assert set(metrics["methods"]) == set(DIRECTIONAL_METHODS)
     for scores in metrics["methods"].values():
         assert 0.0 <= scores["aer"] <= 1.0 and scores["sure"] > 0
+
+
+def test_a_reverse_model_adds_the_symmetric_methods(shared_data, reversal_translator):
+    metrics = gold_alignment_metrics(
+        reversal_translator, shared_data / "gold", "fr", reverse=reversal_translator
+    )
+    assert tuple(metrics["methods"]) == METHODS
+    assert metrics["reverse_model"] == reversal_translator.name
+    scores = metrics["methods"]
+    # grow-diag starts from the intersection and only adds links
+    assert 0 < scores["intersect"]["predicted"] <= scores["grow-diag"]["predicted"]

@@ -200,3 +200,29 @@ def test_a_reverse_recipe_holds_out_the_same_sentences_the_other_way(tmp_path, s
         pairs = there if isinstance(there, list) else there["multi30k"]
         swapped = back if isinstance(back, list) else back["multi30k"]
         assert [(p.target, p.source) for p in pairs] == [(p.source, p.target) for p in swapped]
+
+
+def test_alignment_only_rescores_the_card_with_the_reverse_model(
+    tmp_path, shared_data, reversal_checkpoint
+):
+    import json
+    import shutil
+
+    from attnviz.train import write_alignment_metrics
+
+    (tmp_path / "pyproject.toml").write_text("")
+    shutil.copytree(reversal_checkpoint, tmp_path / "pretrained/x")
+    recipe = tmp_path / "r.toml"
+    text = (
+        f'name = "x"\n[data]\ndata_dir = "{shared_data}"\nmulti30k = ["en", "fr"]\n'
+        '[alignment]\nreverse_model = "pretrained/{reverse}"\n'
+    )
+    recipe.write_text(text.format(reverse="not-trained"))
+    card = write_alignment_metrics(read_recipe(recipe))
+    assert "intersect" not in card["alignment"]["methods"]
+    assert "pretrained/not-trained is not trained yet" in card["alignment"]["note"]
+    recipe.write_text(text.format(reverse="x"))
+    write_alignment_metrics(read_recipe(recipe))
+    card = json.loads((tmp_path / "pretrained/x/card.json").read_text())
+    assert {"pieces", "intersect", "grow-diag"} <= set(card["alignment"]["methods"])
+    assert "note" not in card["alignment"] and card["data"].startswith("synthetic")
