@@ -16,6 +16,7 @@ from typing import Any
 
 from .align import (
     DEFAULT_METHOD,
+    DEFAULT_SYMMETRIC_METHOD,
     FORMATS,
     METHODS,
     SYMMETRIC_METHODS,
@@ -237,8 +238,8 @@ def _align_lines(
 
 def cmd_align(args: argparse.Namespace) -> int:
     """Word alignments of ``source ||| target`` lines as Pharaoh lines, one per input line."""
-    method = args.method or ("grow-diag" if args.reverse_model else DEFAULT_METHOD)
-    symmetric = " or ".join(SYMMETRIC_METHODS)
+    method = args.method or (DEFAULT_SYMMETRIC_METHOD if args.reverse_model else DEFAULT_METHOD)
+    symmetric = ", ".join(SYMMETRIC_METHODS)
     if method in SYMMETRIC_METHODS and args.reverse_model is None:
         _error(f"--method {method} needs --reverse-model (a target->source model)")
         return 2
@@ -315,8 +316,9 @@ def _add_align_parsers(commands: argparse._SubParsersAction) -> None:
     aligner.add_argument(
         "--method",
         choices=METHODS,
-        help=f"how links are read off the attention (default: {DEFAULT_METHOD}; grow-diag "
-        "with --reverse-model); intersect and grow-diag combine both directions",
+        help=f"how links are read off the attention (default: {DEFAULT_METHOD}; "
+        f"{DEFAULT_SYMMETRIC_METHOD} with --reverse-model); {', '.join(SYMMETRIC_METHODS)} "
+        "combine both directions",
     )
     aligner.add_argument(
         "--reverse-model", metavar="MODEL", help="checkpoint folder of a target->source model"

@@ -9,9 +9,11 @@ import pytest
 from attnviz.align import (
     METHODS,
     GoldAlignment,
+    agreement_links,
     align,
     alignment_scores,
     argmax_links,
+    argmax_word_links,
     format_naacl,
     format_pharaoh,
     format_talp,
@@ -119,6 +121,19 @@ def test_grow_diag_adds_only_neighbours_of_the_intersection():
     assert grow_diag(forward, backward) == {(0, 0), (1, 1), (2, 1), (1, 2)}
     with pytest.raises(InputError):
         symmetrize(forward, backward, "union")
+
+
+def test_agreement_reads_the_product_of_both_directions():
+    forward = np.array([[0.9, 0.1], [0.6, 0.4], [0.5, 0.5]])  # (tgt_words, src_words)
+    backward = np.array([[0.8, 0.1], [0.1, 0.9], [0.1, 0.0]])  # reverse model, transposed
+    # Alone, the forward model links target word 1 to source word 0; the product (0.06 vs
+    # 0.36) moves it to source word 1, where the reverse model puts it. Target word 2's best
+    # (source 0) is no source word's best; grow-diag adds it since it touches (1, 1)
+    # diagonally and aligns a target word nothing else does.
+    assert argmax_word_links(forward, range(3)) == {(0, 0), (0, 1), (0, 2)}
+    assert agreement_links(forward, backward) == {(0, 0), (1, 1), (0, 2)}
+    # A side cut at one model's limit: only the words both saw take part.
+    assert agreement_links(forward, backward[:2]) == {(0, 0), (1, 1)}
 
 
 # -- AER ------------------------------------------------------------------------------------

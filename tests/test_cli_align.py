@@ -66,7 +66,7 @@ def test_symmetric_method_with_reverse_model(
     reversal_checkpoint, tmp_path, monkeypatch, capsys, method
 ):
     """A reversal model is its own reverse model (reversing twice is the identity); with
-    --reverse-model and no --method, grow-diag is used."""
+    --reverse-model and no --method, agree is used."""
     pairs = reversal_pairs(20, seed=12)
     options = ["--reverse-model", str(reversal_checkpoint), *method]
     result = align_and_score(monkeypatch, capsys, tmp_path, reversal_checkpoint, pairs, *options)
