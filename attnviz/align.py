@@ -277,6 +277,25 @@ def agreement_links(forward: np.ndarray, backward: np.ndarray) -> set[Link]:
     return grow_diag(by_target, by_source)
 
 
+def symmetric_links(
+    there: Decoded, back: Decoded, source: str, target: str, method: str
+) -> set[Link]:
+    """Links of ``source`` and ``target`` from both directions' forced decodes: ``there`` of
+    ``target`` given ``source``, ``back`` of ``source`` given ``target``.
+
+    ``intersect`` and ``grow-diag`` combine both models' :data:`DEFAULT_METHOD` links,
+    ``agree`` their word attention (:func:`agreement_links`).
+    """
+    if method == "agree":
+        return agreement_links(
+            alignment_attention(there, source, target),
+            alignment_attention(back, target, source).T,
+        )
+    forward = score_links(there, source, target, DEFAULT_METHOD)
+    backward = {(s, t) for t, s in score_links(back, target, source, DEFAULT_METHOD)}
+    return symmetrize(forward, backward, method)
+
+
 def align(
     translator: Translator,
     source: str,
@@ -288,24 +307,14 @@ def align(
     then source word like fast_align's output.
 
     The symmetric methods need ``reverse``, a model translating the target language into the
-    source language: ``intersect`` and ``grow-diag`` combine both models'
-    :data:`DEFAULT_METHOD` links, ``agree`` their word attention (:func:`agreement_links`).
+    source language (see :func:`symmetric_links`).
     """
     if method not in SYMMETRIC_METHODS:
         return sorted_links(directional_links(translator, source, target, method))
     if reverse is None:
         raise InputError(f"method {method!r} needs a reverse (target->source) model")
     there, back = translator.score(source, target), reverse.score(target, source)
-    if method == "agree":
-        links = agreement_links(
-            alignment_attention(there, source, target),
-            alignment_attention(back, target, source).T,
-        )
-    else:
-        forward = score_links(there, source, target, DEFAULT_METHOD)
-        backward = {(s, t) for t, s in score_links(back, target, source, DEFAULT_METHOD)}
-        links = symmetrize(forward, backward, method)
-    return sorted_links(links)
+    return sorted_links(symmetric_links(there, back, source, target, method))
 
 
 # -- AER ------------------------------------------------------------------------------------

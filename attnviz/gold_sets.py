@@ -9,9 +9,10 @@ from .align import (
     DIRECTIONAL_METHODS,
     SYMMETRIC_METHODS,
     GoldAlignment,
-    align,
     alignment_scores,
     read_gold,
+    score_links,
+    symmetric_links,
 )
 from .translator import Translator
 
@@ -81,13 +82,23 @@ def gold_alignment_metrics(
     of the symmetric methods too when ``reverse`` (a model translating into English) is given."""
     gold = GOLD_SETS[language]
     pairs, links, dropped = load_gold(gold_dir, gold)
-    methods = DIRECTIONAL_METHODS + (SYMMETRIC_METHODS if reverse is not None else ())
+    # One forced decode per sentence and direction, read by every method.
+    there = [translator.score(e, o) for e, o in pairs]
+    back = [reverse.score(o, e) for e, o in pairs] if reverse is not None else []
+    predicted = {
+        method: [score_links(t, e, o, method) for t, (e, o) in zip(there, pairs, strict=True)]
+        for method in DIRECTIONAL_METHODS
+    }
+    for method in SYMMETRIC_METHODS if back else ():
+        predicted[method] = [
+            symmetric_links(t, b, e, o, method)
+            for t, b, (e, o) in zip(there, back, pairs, strict=True)
+        ]
     results = {}
-    for method in methods:
-        predicted = [align(translator, e, o, method, reverse) for e, o in pairs]
+    for method, links_of_pairs in predicted.items():
         results[method] = {
             k: round(v, 4) if isinstance(v, float) else v
-            for k, v in asdict(alignment_scores(predicted, links)).items()
+            for k, v in asdict(alignment_scores(links_of_pairs, links)).items()
         }
     metrics = {
         "gold_set": gold.name,

@@ -629,7 +629,9 @@ def write_test_metrics(recipe: Recipe) -> dict:
         "every output step (</s> included) of the entropy in nats of that step's attention "
         "over the source pieces, on the output of that beam size."
     )
-    sentences = [p.source for p in list(tests.values())[0][:5]] if recipe.data.synthetic else None
+    # The everyday examples are English; other sources take their first test sentences.
+    english_source = not (recipe.data.synthetic or recipe.data.reverse)
+    sentences = None if english_source else [p.source for p in list(tests.values())[0][:5]]
     card["examples"] = example_translations(translator, sentences=sentences)
     return _write_card(recipe, _with_alignment(recipe, translator, card))
 
