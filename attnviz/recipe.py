@@ -93,8 +93,8 @@ class AlignmentSpec:
     """How the card scores attention as alignment on the gold sets.
 
     ``reverse_model`` (a checkpoint folder relative to the project root, translating the
-    target language into English) adds the symmetric methods (intersect, grow-diag); the card
-    leaves them out, and says so, while that folder does not exist yet.
+    target language into English) adds the symmetric methods (intersect, grow-diag, agree);
+    the card leaves them out, and says so, while that folder does not exist yet.
     """
 
     reverse_model: str | None = None

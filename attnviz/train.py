@@ -57,7 +57,7 @@ from .model import AttentionRNN
 from .recipe import Recipe
 from .synthetic import date_pairs, reversal_pairs
 from .tokenize import Tokenizer, train_tokenizer
-from .translator import Translator
+from .translator import Translator, load
 
 SYNTHETIC_TASKS = {"reversal": reversal_pairs, "dates": date_pairs}
 HISTORY_FIELDS = [
@@ -651,7 +651,7 @@ def _with_alignment(recipe: Recipe, translator: Translator, card: dict) -> dict:
     reverse = None
     folder = recipe.alignment.reverse_model
     if folder is not None and (recipe.root / folder).is_dir():
-        reverse = Translator.from_checkpoint(load_checkpoint(recipe.root / folder))
+        reverse = load(recipe.root / folder)
     card["alignment"] = gold_alignment_metrics(translator, gold_dir, language, reverse)
     if folder is not None and reverse is None:
         card["alignment"]["note"] = f"symmetric methods left out: {folder} is not trained yet"

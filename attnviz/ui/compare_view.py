@@ -82,7 +82,7 @@ def family_gold(family: Family, text: str) -> tuple[str | None, SyntheticPair | 
     return task, gold_pair(task, text)
 
 
-def heatmap_row(figures: list[tuple[str, go.Figure]]) -> None:
+def heatmap_stack(figures: list[tuple[str, go.Figure]]) -> None:
     """Figures one under the other, each at its readable size (side by side, Streamlit
     shrinks them to a few columns each)."""
     for key, figure in figures:
@@ -92,7 +92,7 @@ def heatmap_row(figures: list[tuple[str, go.Figure]]) -> None:
 def show_heatmaps(runs: list[MemberRun]) -> None:
     st.subheader("Attention of each model")
     st.caption("Each model's own translation, one colour scale (0 to 1) in every heatmap.")
-    heatmap_row(
+    heatmap_stack(
         [
             (
                 f"compare-{r.model}",
@@ -112,7 +112,7 @@ def show_heatmaps(runs: list[MemberRun]) -> None:
             continue
         heads = len(t.head_attention)
         st.caption(f"Each of the {heads} heads of {run.model} (the heatmap above is their mean):")
-        heatmap_row(
+        heatmap_stack(
             [
                 (
                     f"compare-{run.model}-head-{h}",
