@@ -1,6 +1,7 @@
 """Attention statistics, and checks of whether attention explains the output.
 
-- :func:`attention_entropy`: how sharp each step's attention is;
+- :func:`attention_entropy`: how sharp each step's attention is, and
+  :func:`mean_attention_entropy`, the one "mean attention entropy" of a set of sentences;
 - :func:`coverage`: the total attention each source word received (dropped, over-attended);
 - :func:`agreement`: Jensen-Shannon divergence between two models' attention on one sentence;
 - :func:`attribution`: gradient x input saliency of each chosen token over the source
@@ -24,10 +25,24 @@ from torch import Tensor
 from .align import word_attention
 from .errors import InputError
 from .model import AttentionRNN, Encoded
-from .tokenize import EOS_PIECE, group_words, word_of_piece
-from .translator import Score, Translation, Translator
+from .tokenize import group_words, without_eos, word_of_piece
+from .translator import Decoded, Score, Translator
 
-Result = Translation | Score
+__all__ = [
+    "DROPPED",
+    "OVER_ATTENDED",
+    "Attribution",
+    "Coverage",
+    "KnockOut",
+    "agreement",
+    "attention_entropy",
+    "attribution",
+    "coverage",
+    "js_divergence",
+    "knock_out",
+    "mean_attention_entropy",
+    "spearman",
+]
 
 # Coverage limits: a source word with less total attention than DROPPED was hardly looked at;
 # with more than OVER_ATTENDED it was looked at for about two target words or more.
@@ -48,6 +63,20 @@ def attention_entropy(attention: np.ndarray) -> np.ndarray:
     return -(p * logs).sum(axis=-1)
 
 
+def mean_attention_entropy(attentions: Sequence[np.ndarray]) -> float:
+    """The mean attention entropy (nats) of a set of sentences: the mean of
+    :func:`attention_entropy` over every output step of every sentence together.
+
+    attentions: one (tgt_len, src_len) matrix per sentence, every row included (the step that
+    produced "</s>" too) and every column (the source "</s>" too), as the model computed them.
+    A sentence weighs by its number of steps (not a mean of per-sentence means); for one
+    sentence it is the mean over its steps. Model cards, the Checkpoint view's file runs and
+    the Compare view all report this number.
+    """
+    steps = np.concatenate([attention_entropy(a) for a in attentions])
+    return float(steps.mean())
+
+
 @dataclass
 class Coverage:
     """Total attention each source word received over the target steps.
@@ -61,15 +90,16 @@ class Coverage:
     over_attended: list[int]  # words with more than ``high``
 
 
-def coverage(result: Result, low: float = DROPPED, high: float = OVER_ATTENDED) -> Coverage:
-    """Coverage of the source words by ``result``'s attention (the "</s>" step left out)."""
-    attention = result.attention  # (tgt_len, src_len)
-    if result.target_pieces and result.target_pieces[-1] == EOS_PIECE:
-        attention = attention[:-1]
-    words = result.source_words[:-1]  # the last source word is "</s>"
+def coverage(result: Decoded, low: float = DROPPED, high: float = OVER_ATTENDED) -> Coverage:
+    """Coverage of the source words by ``result``'s attention ("</s>" row and column left
+    out: :attr:`~attnviz.translator.Score.text_attention`)."""
+    attention = result.text_attention  # (text tgt_len, text src_len)
+    words = result.source_text_words
     received = np.bincount(
-        result.source_word_of_piece, weights=attention.sum(axis=0), minlength=len(words) + 1
-    )[: len(words)]
+        result.source_word_of_piece[: attention.shape[1]],
+        weights=attention.sum(axis=0),
+        minlength=len(words),
+    )
     return Coverage(
         words=words,
         received=received,
@@ -110,7 +140,7 @@ def agreement(first: Score, second: Score) -> np.ndarray:
     return js_divergence(*(_words(r) for r in (first, second)))
 
 
-def _words(result: Result) -> np.ndarray:
+def _words(result: Decoded) -> np.ndarray:
     """(tgt_words, src_words) word attention, "</s>" row and column included."""
     return word_attention(
         result.attention, result.source_word_of_piece, result.target_word_of_piece
@@ -255,13 +285,14 @@ def knock_out(translator: Translator, source: str, target: str | Sequence[str]) 
     src_ids, tgt_ids = _ids(translator, source, target)
     source_pieces = [translator.tokenizer.id_to_piece(i) for i in src_ids]
     piece_word = torch.tensor(word_of_piece(source_pieces))  # the last word is "</s>"
+    text_words = len(set(word_of_piece(without_eos(source_pieces))))
     steps = len(tgt_ids)
     with torch.inference_mode():
         encoded = model.encode(torch.tensor([src_ids]), torch.tensor([len(src_ids)]))
         forced = _forced(model, encoded, tgt_ids)
         by_word = torch.zeros(steps, int(piece_word[-1]) + 1)
         by_word.index_add_(1, piece_word, forced.weights.mean(dim=1))
-        word = by_word[:, :-1].argmax(dim=1)  # (steps,)
+        word = by_word[:, :text_words].argmax(dim=1)  # (steps,)
         keep = (piece_word[None, :] != word[:, None]).to(forced.weights.dtype)  # (steps, src)
         knocked = forced.weights * keep[:, None, :]
         knocked = knocked / knocked.sum(dim=-1, keepdim=True)

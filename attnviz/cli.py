@@ -20,6 +20,8 @@ from .align import (
     FORMATS,
     METHODS,
     SYMMETRIC_METHODS,
+    LinkOutsideSentence,
+    SkippedLink,
     align,
     alignment_scores,
     format_pharaoh,
@@ -28,6 +30,7 @@ from .align import (
     read_pharaoh,
 )
 from .errors import AttnvizError, InputError
+from .text_lines import read_lines
 from .translator import Translation, Translator, load
 
 # app.py lives at the repository root, next to the package (an editable install or a clone).
@@ -90,7 +93,7 @@ def _format(line_number: int, t: Translation, args: argparse.Namespace) -> str:
 
 
 def _translate_lines(translator: Translator, lines: Iterable[str], args: argparse.Namespace) -> int:
-    """Align each ``source ||| target`` line; one Pharaoh line (empty on failure) per line."""
+    """Translate each line; one output record per input line (empty on failure)."""
     failed = False
     for number, line in enumerate(lines, start=1):
         try:
@@ -175,19 +178,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 # -- eval -----------------------------------------------------------------------------------
 
 
-def _read_lines(path: str) -> list[str]:
-    with open(path, encoding="utf-8") as f:
-        return [line.rstrip("\r\n") for line in f]
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     """Translate --src and score it against --ref: sacreBLEU and chrF with signatures."""
-    from .evaluate import score_corpus, translate_all
+    from .evaluate import corpus_quality, translate_all
 
     try:
-        sources, references = _read_lines(args.src), _read_lines(args.ref)
-    except (OSError, UnicodeDecodeError) as exc:
-        _error(f"cannot read the test files: {exc}")
+        sources, references = read_lines(args.src), read_lines(args.ref)
+    except InputError as exc:
+        _error(str(exc))
         return 2
     if len(sources) != len(references):
         _error(f"{args.src} has {len(sources)} lines but {args.ref} has {len(references)}")
@@ -198,7 +196,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except AttnvizError as exc:
         _error(str(exc))
         return 2
-    quality = score_corpus(outputs, references)
+    quality = corpus_quality(outputs, references)
     if args.json:
         print(json.dumps(quality.to_dict(), indent=2))
     else:
@@ -259,20 +257,36 @@ def cmd_align(args: argparse.Namespace) -> int:
 
 def cmd_eval_align(args: argparse.Namespace) -> int:
     """AER, precision and recall of predicted Pharaoh links against a gold file."""
+    skipped: list[SkippedLink] | None = [] if args.skip_bad_links else None
     try:
         lengths = read_lengths(args.text) if args.text else None
-        predicted = read_pharaoh(args.pred, lengths)
-        gold_lengths = [(t, s) for s, t in lengths] if lengths and args.reverse_gold else lengths
-        gold = read_gold(args.gold, args.format, len(predicted), gold_lengths, not args.zero_based)
+        predicted = read_pharaoh(args.pred, lengths, skipped)
+        gold_lengths, sides = lengths, ("source", "target")
+        if lengths and args.reverse_gold:
+            gold_lengths, sides = [(t, s) for s, t in lengths], ("target", "source")
+        gold = read_gold(
+            args.gold,
+            args.format,
+            len(predicted),
+            gold_lengths,
+            not args.zero_based,
+            sides,
+            skipped,
+        )
         if args.reverse_gold:
             gold = [g.transposed() for g in gold]
         if len(gold) != len(predicted):
             raise InputError(
                 f"{args.pred} has {len(predicted)} lines but {args.gold} has {len(gold)}"
             )
+    except LinkOutsideSentence as exc:
+        _error(f"{exc} (--skip-bad-links leaves such links out)")
+        return 2
     except InputError as exc:
         _error(str(exc))
         return 2
+    for link in skipped or ():
+        _error(f"warning: left out {link}")
     scores = alignment_scores(predicted, gold)
     print(f"AER {scores.aer:.4f}")
     print(f"precision {scores.precision:.4f}")
@@ -326,7 +340,14 @@ def _add_align_parsers(commands: argparse._SubParsersAction) -> None:
     aligner.set_defaults(func=cmd_align)
 
     evaluator = commands.add_parser(
-        "eval-align", help="AER, precision and recall of Pharaoh links against gold links"
+        "eval-align",
+        help="AER, precision and recall of Pharaoh links against gold links",
+        description=(
+            "AER, precision and recall (Och & Ney 2003) of predicted Pharaoh links against a "
+            "gold file. Files are UTF-8 (a byte-order mark is skipped); blank lines at the end "
+            "of a one-line-per-sentence gold file beyond the last sentence are ignored. A "
+            "link outside its sentence is an error, unless --skip-bad-links."
+        ),
     )
     evaluator.add_argument("--pred", required=True, metavar="FILE", help="Pharaoh lines")
     evaluator.add_argument("--gold", required=True, metavar="FILE", help="gold alignments")
@@ -353,6 +374,12 @@ def _add_align_parsers(commands: argparse._SubParsersAction) -> None:
         "--reverse-gold",
         action="store_true",
         help="the gold lists the target word first (e.g. de-en gold for an en->de model)",
+    )
+    evaluator.add_argument(
+        "--skip-bad-links",
+        action="store_true",
+        help="leave out links that point outside their sentence (with --text, or a negative "
+        "index), each named in a warning on stderr, instead of refusing the files",
     )
     evaluator.set_defaults(func=cmd_eval_align)
 

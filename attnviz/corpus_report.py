@@ -7,7 +7,6 @@ can do what the Checkpoint view does.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -15,20 +14,27 @@ import numpy as np
 import pandas as pd
 from sacrebleu.metrics import BLEU, CHRF
 
-from .align import (
-    FORMATS,
-    AlignmentScores,
-    GoldAlignment,
-    Link,
-    alignment_scores,
-    parse_naacl,
-    parse_pharaoh,
-    parse_talp,
-)
-from .analysis import attention_entropy, coverage
+from .align import FORMATS, AlignmentScores, GoldAlignment, SkippedLink, parse_gold
+from .analysis import coverage, mean_attention_entropy
 from .errors import InputError
-from .evaluate import Quality, score_corpus
+from .evaluate import Quality, corpus_quality
+from .text_lines import decode_lines
 from .translator import Translation, Translator
+
+__all__ = [
+    "MAX_LINES",
+    "Corpus",
+    "CorpusScores",
+    "SentenceReport",
+    "corpus_scores",
+    "read_corpus",
+    "read_gold_upload",
+    "report_corpus",
+    "report_sentence",
+    "report_table",
+    "sentence_report",
+    "word_lengths",
+]
 
 MAX_LINES = 500  # a run translates at most this many lines: it decodes on the server, one by one
 
@@ -50,20 +56,6 @@ class Corpus:
         return self.lines_in_file > len(self.sources)
 
 
-def text_lines(data: bytes, name: str) -> list[str]:
-    """Lines of an uploaded UTF-8 text file (a byte-order mark is skipped).
-
-    Lines end at \\n, \\r\\n or \\r only, as in the files the CLI reads (attnviz.align):
-    str.splitlines would also split at form feeds, U+2028 and others inside a sentence, and
-    line i would no longer be sentence i of the gold links.
-    """
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError(f"{name} is not UTF-8 text") from None
-    return [line.rstrip("\n") for line in io.StringIO(text, newline=None)]
-
-
 def _without_trailing_blanks(lines: list[str]) -> list[str]:
     while lines and not lines[-1].strip():
         lines = lines[:-1]
@@ -79,8 +71,9 @@ def read_corpus(
 ) -> Corpus:
     """Sentences (one per line; blank lines skipped), or with ``reference`` a parallel set
     (line i of each file is the same sentence; blank lines are not allowed but at the end),
-    cut to the first ``limit``. InputError with a message naming the files otherwise."""
-    sources = _without_trailing_blanks(text_lines(source, source_name))
+    cut to the first ``limit``. InputError with a message naming the files otherwise. Files
+    are read by the rule of :mod:`attnviz.text_lines`."""
+    sources = _without_trailing_blanks(decode_lines(source, source_name))
     if reference is None:
         numbered = [(n, s) for n, s in enumerate(sources, start=1) if s.strip()]
         if not numbered:
@@ -88,7 +81,7 @@ def read_corpus(
         return Corpus(
             [s for _, s in numbered[:limit]], None, [n for n, _ in numbered[:limit]], len(numbered)
         )
-    references = _without_trailing_blanks(text_lines(reference, reference_name))
+    references = _without_trailing_blanks(decode_lines(reference, reference_name))
     if len(sources) != len(references):
         raise InputError(
             f"{source_name} has {len(sources)} lines but {reference_name} has "
@@ -113,8 +106,9 @@ def read_corpus(
 class SentenceReport:
     """One sentence of a run: its translation and what the attention did.
 
-    coverage: (src_words,) total attention each source word received ("</s>" left out);
-    a word translated once gets about 1 (see :func:`attnviz.analysis.coverage`).
+    attention: (tgt_len, src_len) the translation's attention, "</s>" row and column included
+    coverage:  (src_words,) total attention each source word received ("</s>" left out);
+               a word translated once gets about 1 (see :func:`attnviz.analysis.coverage`)
     """
 
     line: int
@@ -123,7 +117,7 @@ class SentenceReport:
     reference: str | None
     chrf: float | None  # sentence chrF against the reference
     bleu: float | None  # sentence BLEU (sacreBLEU, effective order)
-    mean_entropy: float  # nats, mean over the output steps
+    attention: np.ndarray
     coverage: np.ndarray
     dropped: list[str]  # source words that received less than analysis.DROPPED
     repeated: list[str]  # source words that received more than analysis.OVER_ATTENDED
@@ -148,7 +142,7 @@ def sentence_report(line: int, translation: Translation, reference: str | None) 
         reference=reference,
         chrf=chrf,
         bleu=bleu,
-        mean_entropy=float(attention_entropy(translation.attention).mean()),
+        attention=translation.attention,
         coverage=covered.received,
         dropped=[covered.words[i] for i in covered.dropped],
         repeated=[covered.words[i] for i in covered.over_attended],
@@ -193,7 +187,7 @@ def report_table(
         if with_references:
             row |= {"reference": r.reference, "chrF": r.chrf, "BLEU": r.bleu}
         row |= {
-            "mean entropy": round(r.mean_entropy, 3),
+            "mean entropy": round(mean_attention_entropy([r.attention]), 3),
             "min coverage": round(float(r.coverage.min()), 3) if r.coverage.size else None,
             "max coverage": round(float(r.coverage.max()), 3) if r.coverage.size else None,
             "dropped": len(r.dropped),
@@ -221,7 +215,7 @@ class CorpusScores:
 
     sentences: int
     beam_size: int
-    mean_entropy: float  # nats, mean of the sentences' mean entropies
+    mean_entropy: float  # nats, analysis.mean_attention_entropy of all the sentences
     dropped_words: int
     repeated_words: int
     quality: Quality | None
@@ -238,11 +232,11 @@ def corpus_scores(
     """Corpus BLEU/chrF (sacreBLEU, with signatures) when the reports have references."""
     quality = None
     if reports and reports[0].reference is not None:
-        quality = score_corpus([r.translation for r in reports], [r.reference for r in reports])
+        quality = corpus_quality([r.translation for r in reports], [r.reference for r in reports])
     return CorpusScores(
         sentences=len(reports),
         beam_size=beam_size,
-        mean_entropy=round(float(np.mean([r.mean_entropy for r in reports])), 4),
+        mean_entropy=round(mean_attention_entropy([r.attention for r in reports]), 4),
         dropped_words=sum(len(r.dropped) for r in reports),
         repeated_words=sum(len(r.repeated) for r in reports),
         quality=quality,
@@ -271,11 +265,13 @@ def read_gold_upload(
     corpus: Corpus,
     target_first: bool = False,
     one_based: bool = True,
+    skipped: list[SkippedLink] | None = None,
 ) -> list[GoldAlignment]:
     """Gold links of ``corpus`` from an uploaded ``pharaoh``, ``talp`` or ``naacl`` file, as
     (source word, reference word). ``target_first``: the file lists the reference's word
     first; ``one_based``: NAACL word indices (Pharaoh is 0-based and TALP 1-based by
-    definition). Every index is checked against the sentences: InputError naming the line."""
+    definition). Every index is checked against the sentences: InputError naming the line,
+    or with ``skipped`` (see :func:`attnviz.align.parse_gold`) such links are left out."""
     if fmt not in FORMATS:
         raise InputError(f"unknown alignment format {fmt!r}; use one of {', '.join(FORMATS)}")
     lengths = word_lengths(corpus)
@@ -284,18 +280,9 @@ def read_gold_upload(
             f"gold alignments need the whole set, but only the first {len(corpus.sources)} of "
             f"its {corpus.lines_in_file} lines were run"
         )
+    sides = ("source", "reference")
     if target_first:
-        lengths = [(t, s) for s, t in lengths]
-    lines = text_lines(data, name)
-    if fmt == "pharaoh":
-        gold = [GoldAlignment.of(links) for links in parse_pharaoh(lines, name, lengths)]
-    elif fmt == "talp":
-        gold = parse_talp(lines, name, lengths)
-    else:
-        gold = parse_naacl(lines, name, None, lengths, one_based)
+        lengths, sides = [(t, s) for s, t in lengths], ("reference", "source")
+    lines = decode_lines(data, name)
+    gold = parse_gold(lines, name, fmt, None, lengths, one_based, sides, skipped)
     return [g.transposed() for g in gold] if target_first else gold
-
-
-def sentence_aer(predicted: Sequence[set[Link]], gold: Sequence[GoldAlignment]) -> list[float]:
-    """AER of each sentence on its own (the corpus AER sums links over sentences instead)."""
-    return [alignment_scores([p], [g]).aer for p, g in zip(predicted, gold, strict=True)]

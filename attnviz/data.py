@@ -26,7 +26,29 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .errors import InputError
+from .text_lines import iter_lines, read_lines
 from .tokenize import Tokenizer, normalize_text
+
+__all__ = [
+    "CORPUS_SPEC_KEYS",
+    "MULTI30K_LANGUAGES",
+    "MULTI30K_SPLITS",
+    "SHARED_DATA_HINT",
+    "TATOEBA_LANGUAGES",
+    "EncodedPair",
+    "Pair",
+    "Split",
+    "bucket_batches",
+    "deduplicate",
+    "encode_pairs",
+    "filter_length",
+    "load_corpus",
+    "padding_fraction",
+    "read_parallel",
+    "read_tatoeba",
+    "source_key",
+    "split_by_source",
+]
 
 SHARED_DATA_HINT = "the corpora live in ../shared/data (see its README.md)"
 TATOEBA_LANGUAGES = {"eng-fra": ("en", "fr"), "eng-deu": ("en", "de")}
@@ -58,18 +80,15 @@ class Split(NamedTuple):
 
 
 def _read_lines(path: Path) -> list[str]:
-    """The lines of a UTF-8 text file, gzip-compressed when its name ends in ``.gz``.
-
-    Line ends are removed; a leading byte-order mark is dropped.
-    """
-    opener = gzip.open if path.suffix == ".gz" else open
+    """The lines of a UTF-8 text file (see :mod:`attnviz.text_lines`), gzip-compressed when
+    its name ends in ``.gz``."""
+    if path.suffix != ".gz":
+        return read_lines(path)
     try:
-        with opener(path, "rt", encoding="utf-8-sig") as f:
-            return [line.rstrip("\n") for line in f]
+        with gzip.open(path, "rb") as f:
+            return list(iter_lines(f, str(path)))
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason})") from None
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise InputError(f"{path}: not a complete gzip file ({exc})") from None
 

@@ -5,11 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
-import numpy as np
 from sacrebleu.metrics import BLEU, CHRF
 
-from .analysis import attention_entropy
+from .analysis import mean_attention_entropy
 from .translator import Translator
+
+__all__ = [
+    "CLASSROOM_SENTENCES",
+    "Quality",
+    "corpus_quality",
+    "evaluate_test_sets",
+    "example_translations",
+    "translate_all",
+]
 
 
 @dataclass
@@ -28,7 +36,8 @@ class Quality:
         return asdict(self)
 
 
-def score_corpus(hypotheses: Sequence[str], references: Sequence[str]) -> Quality:
+def corpus_quality(hypotheses: Sequence[str], references: Sequence[str]) -> Quality:
+    """sacreBLEU (cased and lower-cased) and chrF of ``hypotheses`` against ``references``."""
     if len(hypotheses) != len(references):
         raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
     bleu, bleu_lc, chrf = BLEU(), BLEU(lowercase=True), CHRF()
@@ -79,16 +88,11 @@ def evaluate_test_sets(
         for beam in beams:
             results = [translator.translate(p.source, beam_size=beam, top_k=1) for p in pairs]
             label = "greedy" if beam == 1 else f"beam{beam}"
-            quality = score_corpus([r.text for r in results], references).to_dict()
-            quality["attention_entropy"] = mean_entropy([r.attention for r in results])
+            quality = corpus_quality([r.text for r in results], references).to_dict()
+            entropy = mean_attention_entropy([r.attention for r in results])
+            quality["attention_entropy"] = round(entropy, 4)
             metrics[name][label] = quality
     return metrics
-
-
-def mean_entropy(attentions: Sequence[np.ndarray]) -> float:
-    """Mean attention entropy in nats over every output step of every sentence."""
-    steps = np.concatenate([attention_entropy(a) for a in attentions])
-    return round(float(steps.mean()), 4)
 
 
 def example_translations(

@@ -9,12 +9,16 @@ from .align import (
     DIRECTIONAL_METHODS,
     SYMMETRIC_METHODS,
     GoldAlignment,
+    SkippedLink,
     alignment_scores,
+    attention_links,
     read_gold,
-    score_links,
     symmetric_links,
 )
+from .text_lines import read_lines
 from .translator import Translator
+
+__all__ = ["GOLD_SETS", "GoldSet", "gold_alignment_metrics", "load_gold"]
 
 
 @dataclass(frozen=True)
@@ -49,30 +53,27 @@ GOLD_SETS = {
 }
 
 
-def _lines(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8-sig").splitlines()
-
-
 def load_gold(
     gold_dir: Path, gold: GoldSet
 ) -> tuple[list[tuple[str, str]], list[GoldAlignment], int]:
     """(English, other) sentence pairs, gold links (English word first), and how many gold
     links pointed past their sentence and were left out."""
-    english, other = _lines(gold_dir / gold.english), _lines(gold_dir / gold.other)
-    links = read_gold(gold_dir / gold.links, "naacl", len(english), one_based=gold.one_based)
+    english, other = read_lines(gold_dir / gold.english), read_lines(gold_dir / gold.other)
+    pairs = list(zip(english, other, strict=True))
+    lengths = [(len(e.split()), len(o.split())) for e, o in pairs]
+    if not gold.english_first:
+        lengths = [(o, e) for e, o in lengths]
+    skipped: list[SkippedLink] = []
+    links = read_gold(
+        gold_dir / gold.links,
+        "naacl",
+        lengths=lengths,
+        one_based=gold.one_based,
+        skipped=skipped,
+    )
     if not gold.english_first:
         links = [g.transposed() for g in links]
-    kept, dropped = [], 0
-    for (e, o), g in zip(zip(english, other, strict=True), links, strict=True):
-        n_e, n_o = len(e.split()), len(o.split())
-
-        def inside(link: tuple[int, int], n_e: int = n_e, n_o: int = n_o) -> bool:
-            return 0 <= link[0] < n_e and 0 <= link[1] < n_o
-
-        possible = {link for link in g.possible if inside(link)}  # sure links are in P too
-        dropped += len(g.possible) - len(possible)
-        kept.append(GoldAlignment.of(possible & g.sure, possible))
-    return list(zip(english, other, strict=True)), kept, dropped
+    return pairs, links, len(skipped)
 
 
 def gold_alignment_metrics(
@@ -86,7 +87,7 @@ def gold_alignment_metrics(
     there = [translator.score(e, o) for e, o in pairs]
     back = [reverse.score(o, e) for e, o in pairs] if reverse is not None else []
     predicted = {
-        method: [score_links(t, e, o, method) for t, (e, o) in zip(there, pairs, strict=True)]
+        method: [attention_links(t, e, o, method) for t, (e, o) in zip(there, pairs, strict=True)]
         for method in DIRECTIONAL_METHODS
     }
     for method in SYMMETRIC_METHODS if back else ():

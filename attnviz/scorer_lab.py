@@ -2,15 +2,14 @@
 
 - :func:`families`: bundled folders named ``<family>-<scorer>`` whose configs agree on every
   setting but the scorer's own;
-- :func:`gold_pair`: the gold translation and alignment of a synthetic task's sentence;
+- :func:`synthetic_task`: the synthetic task (with gold alignments, see
+  :func:`attnviz.synthetic.gold_pair`) a checkpoint's recipe trains on;
 - :func:`compare_table`: translation, attention entropy, agreement between the members, AER
   against the gold alignment, and the test scores each model's card reports.
 """
 
 from __future__ import annotations
 
-import datetime
-import re
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,14 +19,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .align import DEFAULT_METHOD, GoldAlignment, alignment_scores, score_links
-from .analysis import agreement, attention_entropy
+from .align import DEFAULT_METHOD, GoldAlignment, alignment_scores, attention_links
+from .analysis import agreement, mean_attention_entropy
 from .attention import SCORERS
 from .checkpoint import read_config
 from .errors import CheckpointError, InputError
 from .model import ModelConfig
-from .synthetic import MONTHS, SyntheticPair, date_in_words
-from .translator import Score, Translation
+from .synthetic import TASKS, SyntheticPair
+from .translator import Decoded, Score, Translation
 
 # Settings only some scorers read (heads: multihead; attn_dim: additive): part of the scorer.
 SCORER_SETTINGS = ("scorer", "heads", "attn_dim")
@@ -122,9 +121,6 @@ def default_family(choices: Sequence[Family], model: str) -> str:
 
 # -- gold alignments of synthetic tasks -----------------------------------------------------
 
-GOLD_TASKS = ("reversal", "dates")
-DATE_WORDS = re.compile(r"\w+, (\d{1,2}) (\w+) (\d{4})")
-
 
 def synthetic_task(recipe: str | None) -> str | None:
     """The synthetic task a recipe's text trains on (``[data] synthetic``), if it has a
@@ -134,35 +130,14 @@ def synthetic_task(recipe: str | None) -> str | None:
     except tomllib.TOMLDecodeError:
         return None
     task = data.get("synthetic") if isinstance(data, dict) else None
-    return task if task in GOLD_TASKS else None
+    return task if task in TASKS else None
 
 
-def gold_pair(task: str | None, source: str) -> SyntheticPair | None:
-    """The gold translation and alignment of ``source`` in a synthetic task, or None when
-    the task has none for it (a dates source must be a date in words, weekday right)."""
-    words = source.split()
-    if task == "reversal" and words:
-        n = len(words)
-        return SyntheticPair(
-            " ".join(words), " ".join(reversed(words)), [(n - 1 - j, j) for j in range(n)]
-        )
-    if task == "dates":
-        match = DATE_WORDS.fullmatch(" ".join(words))
-        if match is None or match[2] not in MONTHS:
-            return None
-        try:
-            day = datetime.date(int(match[3]), MONTHS.index(match[2]) + 1, int(match[1]))
-        except ValueError:
-            return None
-        pair = date_in_words(day)
-        return pair if pair.source == " ".join(words) else None
-    return None
-
-
-def sentence_aer(score: Score, pair: SyntheticPair) -> float:
-    """AER of the links read (by :data:`attnviz.align.DEFAULT_METHOD`) off a forced decode of
-    ``pair.target`` given ``pair.source``, against the pair's gold links (all sure)."""
-    links = score_links(score, pair.source, pair.target, DEFAULT_METHOD)
+def gold_pair_aer(result: Decoded, pair: SyntheticPair) -> float:
+    """AER of the links read (by :data:`attnviz.align.DEFAULT_METHOD`) off ``result``, a
+    forced decode of ``pair.target`` given ``pair.source``, against the pair's gold links
+    (all sure)."""
+    links = attention_links(result, pair.source, pair.target, DEFAULT_METHOD)
     return alignment_scores([links], [GoldAlignment.of(pair.alignment)]).aer
 
 
@@ -183,11 +158,6 @@ class MemberRun:
     shared: Score | None
     gold: Score | None
     card: dict[str, Any]
-
-
-def mean_entropy(attention: np.ndarray) -> float:
-    """Mean over output steps of each step's attention entropy (nats): (tgt_len, src_len)."""
-    return float(attention_entropy(attention).mean())
 
 
 def divergence_matrix(scores: Sequence[Score | None]) -> np.ndarray:
@@ -215,7 +185,7 @@ def mean_to_others(matrix: np.ndarray) -> np.ndarray:
     return np.divide(sums, counts, out=np.full(len(matrix), np.nan), where=counts > 0)
 
 
-def _number(value: Any) -> float:
+def _card_number(value: Any) -> float:
     """A card's number, nan when it is missing or not a number."""
     is_number = isinstance(value, int | float) and not isinstance(value, bool)
     return float(value) if is_number else float("nan")
@@ -229,7 +199,7 @@ def _section(data: Any, key: str) -> dict[str, Any]:
 def card_bleu(card: dict[str, Any]) -> dict[str, float]:
     """Test BLEU (greedy) per test set of a card: column name -> value."""
     return {
-        f"test BLEU {test_set} (greedy)": _number(_section(metrics, "greedy").get("bleu"))
+        f"test BLEU {test_set} (greedy)": _card_number(_section(metrics, "greedy").get("bleu"))
         for test_set, metrics in _section(card, "metrics").items()
     }
 
@@ -237,7 +207,7 @@ def card_bleu(card: dict[str, Any]) -> dict[str, float]:
 def card_aer(card: dict[str, Any]) -> float:
     """AER on the card's gold alignment set by the default method; nan when it has none."""
     methods = _section(_section(card, "alignment"), "methods")
-    return _number(_section(methods, DEFAULT_METHOD).get("aer"))
+    return _card_number(_section(methods, DEFAULT_METHOD).get("aer"))
 
 
 def compare_table(runs: Sequence[MemberRun], pair: SyntheticPair | None) -> pd.DataFrame:
@@ -251,11 +221,11 @@ def compare_table(runs: Sequence[MemberRun], pair: SyntheticPair | None) -> pd.D
             "model": run.model,
             "scorer": scorer_of(run.model),
             "translation": run.translation.text,
-            "mean entropy (nats)": mean_entropy(run.translation.attention),
+            "mean entropy (nats)": mean_attention_entropy([run.translation.attention]),
             "mean JSD to the others (bits)": divergence,
         }
         if pair is not None:
-            row["AER (this sentence)"] = sentence_aer(run.gold, pair) if run.gold else np.nan
+            row["AER (this sentence)"] = gold_pair_aer(run.gold, pair) if run.gold else np.nan
         row.update(card_bleu(run.card))
         row["AER on the card's gold set"] = card_aer(run.card)
         rows.append(row)

@@ -4,14 +4,35 @@
 source word n-1-i.
 ``dates``: "Tuesday, 3 March 2009" -> "2009-03-03"; the one target word aligns to the day,
 month and year words, the weekday to nothing.
+
+The one home of these gold alignments: for generated pairs, and (:func:`gold_pair`) for any
+sentence a person types.
 """
 
 from __future__ import annotations
 
 import datetime
 import random
+import re
 from dataclasses import dataclass
 
+__all__ = [
+    "DATE_ALIGNMENT",
+    "MONTHS",
+    "REVERSAL_SYMBOLS",
+    "TASKS",
+    "WEEKDAYS",
+    "SyntheticPair",
+    "date_in_words",
+    "date_pair",
+    "date_pairs",
+    "gold_pair",
+    "reversal",
+    "reversal_pair",
+    "reversal_pairs",
+]
+
+TASKS = ("reversal", "dates")
 REVERSAL_SYMBOLS = tuple("abcdefghijklmnopqrstuvwxyz")
 
 
@@ -27,12 +48,17 @@ class SyntheticPair:
     alignment: list[tuple[int, int]]
 
 
-def reversal_pair(rng: random.Random, min_len: int = 3, max_len: int = 10) -> SyntheticPair:
-    words = [rng.choice(REVERSAL_SYMBOLS) for _ in range(rng.randint(min_len, max_len))]
+def reversal(words: list[str]) -> SyntheticPair:
+    """``words`` and the same words reversed: target word j aligns to source word n-1-j."""
     n = len(words)
     return SyntheticPair(
         " ".join(words), " ".join(reversed(words)), [(n - 1 - j, j) for j in range(n)]
     )
+
+
+def reversal_pair(rng: random.Random, min_len: int = 3, max_len: int = 10) -> SyntheticPair:
+    """A reversal pair of ``min_len`` to ``max_len`` random letters."""
+    return reversal([rng.choice(REVERSAL_SYMBOLS) for _ in range(rng.randint(min_len, max_len))])
 
 
 def reversal_pairs(count: int, seed: int = 0, min_len: int = 3, max_len: int = 10) -> list:
@@ -79,3 +105,26 @@ def date_pairs(count: int, seed: int = 0) -> list[SyntheticPair]:
     """``count`` date pairs, deterministic for a given ``seed``."""
     rng = random.Random(seed)
     return [date_pair(rng) for _ in range(count)]
+
+
+_DATE_WORDS = re.compile(r"\w+, (\d{1,2}) (\w+) (\d{4})")
+
+
+def gold_pair(task: str | None, source: str) -> SyntheticPair | None:
+    """The gold translation and alignment of ``source`` (words split on whitespace) in a
+    synthetic ``task``, or None when the task has none for it (a dates source must be a date
+    in words with the right weekday, as :func:`date_in_words` writes it)."""
+    words = source.split()
+    if task == "reversal" and words:
+        return reversal(words)
+    if task == "dates":
+        match = _DATE_WORDS.fullmatch(" ".join(words))
+        if match is None or match[2] not in MONTHS:
+            return None
+        try:
+            day = datetime.date(int(match[3]), MONTHS.index(match[2]) + 1, int(match[1]))
+        except ValueError:
+            return None
+        pair = date_in_words(day)
+        return pair if pair.source == " ".join(words) else None
+    return None

@@ -81,6 +81,16 @@ class Tokenizer:
         return self.decode(self.piece_to_id(p) for p in pieces if p != EOS_PIECE)
 
 
+def without_eos(pieces: Sequence[str]) -> list[str]:
+    """``pieces`` without the "</s>" that a finished side ends with.
+
+    A source always ends with "</s>"; a target does unless the search stopped at the length
+    limit. That "</s>" stands for no word of the text, so its attention row or column takes
+    no part in alignments or coverage. The one place that knows this rule.
+    """
+    return list(pieces[:-1] if pieces and pieces[-1] == EOS_PIECE else pieces)
+
+
 def word_of_piece(pieces: Sequence[str]) -> list[int]:
     """Index of the word each piece belongs to. A word starts at a piece beginning with "▁";
     "</s>" is a word of its own.

@@ -51,7 +51,7 @@ from .data import (
     split_by_source,
 )
 from .errors import InputError
-from .evaluate import evaluate_test_sets, example_translations, score_corpus, translate_all
+from .evaluate import corpus_quality, evaluate_test_sets, example_translations, translate_all
 from .gold_sets import GOLD_SETS, gold_alignment_metrics
 from .model import AttentionRNN
 from .recipe import Recipe
@@ -356,7 +356,7 @@ def dev_bleu(model: AttentionRNN, tokenizer: Tokenizer, pairs: list[Pair]) -> fl
     on_cpu = model if next(model.parameters()).device.type == "cpu" else copy.deepcopy(model).cpu()
     translator = Translator(on_cpu, tokenizer)
     outputs = translate_all(translator, [p.source for p in pairs], beam_size=1)
-    return score_corpus(outputs, [p.target for p in pairs]).bleu
+    return corpus_quality(outputs, [p.target for p in pairs]).bleu
 
 
 def learning_rate(recipe: Recipe, state: TrainState) -> float:

@@ -17,7 +17,15 @@ from .checkpoint import Checkpoint, load_checkpoint
 from .errors import InputError
 from .model import AttentionRNN
 from .search import SearchResult, TreeNode, beam_search, forced_decode, greedy_search
-from .tokenize import EOS_ID, EOS_PIECE, Tokenizer, group_words, normalize_text, word_of_piece
+from .tokenize import (
+    EOS_ID,
+    EOS_PIECE,
+    Tokenizer,
+    group_words,
+    normalize_text,
+    without_eos,
+    word_of_piece,
+)
 
 
 @dataclass
@@ -98,9 +106,40 @@ class _Aligned:
     truncated: bool  # the source was longer than the model's limit and was cut
     model: str
 
+    @property
+    def finished(self) -> bool:
+        """Whether the target ends with "</s>"; False for a translation cut at the length limit."""
+        return len(without_eos(self.target_pieces)) < len(self.target_pieces)
+
+    @property
+    def text_attention(self) -> np.ndarray:
+        """(text target pieces, text source pieces): the attention between the pieces of the
+        two texts, without the "</s>" column of the source and the "</s>" row of a finished
+        target (see :func:`attnviz.tokenize.without_eos`)."""
+        rows, columns = len(without_eos(self.target_pieces)), len(without_eos(self.source_pieces))
+        return self.attention[:rows, :columns]
+
+    @property
+    def source_text_words(self) -> list[str]:
+        """The words of the source text: ``source_words`` without "</s>"."""
+        return _text_words(self.source_pieces, self.source_words)
+
+    @property
+    def target_text_words(self) -> list[str]:
+        """The words of the target text: ``target_words`` without the "</s>" of a finished one."""
+        return _text_words(self.target_pieces, self.target_words)
+
+
+def _text_words(pieces: list[str], words: list[str]) -> list[str]:
+    """``words`` (of ``pieces``) without the word of a final "</s>" piece."""
+    return words[:-1] if len(without_eos(pieces)) < len(pieces) else list(words)
+
 
 @dataclass
 class Translation(_Aligned):
+    """The best translation of a source (``text``, its pieces, words and attention) with the
+    n-best list, the beam tree and the per-step traces of the search that found it."""
+
     text: str = ""
     hypotheses: list[Hypothesis] = field(default_factory=list)
     beam_tree: list[BeamNode] = field(default_factory=list)
@@ -109,6 +148,9 @@ class Translation(_Aligned):
 
 @dataclass
 class Score(_Aligned):
+    """A forced decode (:meth:`Translator.score`): the given target's pieces, words and
+    attention, and the model's log-probability of each of its pieces."""
+
     text: str = ""
     token_logprobs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     logprob: float = 0.0
@@ -299,3 +341,7 @@ class Translator:
 def load(path: str | Path) -> Translator:
     """Load a checkpoint folder (validated, never unpickled) as a :class:`Translator`."""
     return Translator.from_checkpoint(load_checkpoint(path))
+
+
+# Either result: source and target pieces, their words and the attention between them.
+Decoded = Translation | Score

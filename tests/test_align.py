@@ -3,6 +3,8 @@ values worked out by hand, the reversal model and the gold sets in ../shared."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -12,8 +14,8 @@ from attnviz.align import (
     agreement_links,
     align,
     alignment_scores,
-    argmax_links,
     argmax_word_links,
+    attention_links,
     format_naacl,
     format_pharaoh,
     format_talp,
@@ -25,7 +27,6 @@ from attnviz.align import (
     read_gold,
     read_lengths,
     read_pharaoh,
-    score_links,
     symmetrize,
     text_word_of_piece,
     word_attention,
@@ -37,6 +38,7 @@ from attnviz.errors import InputError
 from attnviz.synthetic import reversal_pairs
 from attnviz.tokenize import word_of_piece
 from attnviz.translator import Score
+from attnviz.ui.align_view import heatmap_data
 
 
 def test_source_pieces_sum_and_target_pieces_average():
@@ -50,12 +52,6 @@ def test_source_pieces_sum_and_target_pieces_average():
     words = word_attention(attention, [0, 0, 1], [0, 0, 1])
     np.testing.assert_allclose(words, [[0.45, 0.55], [1.0, 0.0]])
     np.testing.assert_allclose(words.sum(axis=1), 1.0)
-
-
-def test_argmax_links_skip_the_end_of_sentence():
-    attention = np.array([[0.1, 0.8, 0.1], [0.7, 0.2, 0.1], [0.0, 0.1, 0.9]])
-    assert argmax_links(attention) == [(1, 0), (0, 1)]
-    assert argmax_links(attention, skip_last=False) == [(1, 0), (0, 1), (2, 2)]
 
 
 # -- hard links from a hand-made forced decode ------------------------------------------------
@@ -98,12 +94,53 @@ HAND = Score(
     ],
 )
 def test_each_method_on_a_hand_made_decode(method, links):
-    assert score_links(HAND, "a bc", "xy z", method) == links
+    assert attention_links(HAND, "a bc", "xy z", method) == links
+
+
+# HAND as a translation cut at the length limit: no "</s>" row, ▁z is its last real piece.
+CUT = dataclasses.replace(
+    HAND,
+    target_pieces=["▁x", "y", "▁z"],
+    target_words=["xy", "z"],
+    target_word_of_piece=[0, 0, 1],
+    attention=HAND.attention[:-1],
+)
+
+
+def test_results_carry_the_end_of_sentence_rule():
+    assert HAND.finished and not CUT.finished
+    assert HAND.text_attention.shape == CUT.text_attention.shape == (3, 3)
+    assert HAND.source_text_words == ["a", "bc"] and HAND.target_text_words == ["xy", "z"]
+    assert CUT.target_text_words == ["xy", "z"]
+
+
+@pytest.mark.parametrize("result", [HAND, CUT], ids=["finished", "cut"])
+def test_own_links_by_piece_and_by_word(result):
+    # ▁x -> ▁a, y -> ▁b (0.5), ▁z -> ▁b (0.15; "</s>" is no piece of the text)
+    assert own_links(result, unit="pieces") == {(0, 0), (1, 1), (1, 2)}
+    assert own_links(result, "argmax", unit="pieces") == {(0, 0), (1, 1), (1, 2)}
+    assert own_links(result, "threshold", unit="pieces") == {(0, 0), (1, 1), (2, 1)}
+    assert own_links(result) == {(0, 0), (1, 0), (1, 1)}
+    with pytest.raises(InputError, match="unit"):
+        own_links(result, unit="letters")
+
+
+def test_a_translation_cut_at_the_length_limit_keeps_its_last_piece_link(reversal_translator):
+    translation = reversal_translator.translate("a b c d e f", beam_size=1, max_len=3)
+    assert not translation.finished and len(translation.target_pieces) == 3
+    targets = {t for _, t in own_links(translation, unit="pieces")}
+    assert targets == {0, 1, 2}
+    _, _, _, drawn = heatmap_data(translation, by_words=False, overlay=True)
+    assert {t for _, t in drawn} == {0, 1, 2}  # the Align view's piece mode
+    finished = reversal_translator.translate("a b c", beam_size=1)
+    assert finished.finished
+    _, _, _, drawn = heatmap_data(finished, by_words=False, overlay=True)
+    assert {t for _, t in drawn} == set(range(len(finished.target_pieces) - 1))
 
 
 def test_unknown_method_is_an_input_error():
     with pytest.raises(InputError, match="argmax"):
-        score_links(HAND, "a bc", "xy z", "nearest")
+        attention_links(HAND, "a bc", "xy z", "nearest")
 
 
 def test_pieces_map_to_the_space_split_words_of_the_text():
@@ -343,8 +380,8 @@ def test_a_translation_cut_at_the_length_limit_keeps_its_last_word(reversal_tran
     cut = reversal_translator.translate("a b c d e f", beam_size=1, max_len=3)
     assert cut.target_pieces[-1] != "</s>"
     target = " ".join(cut.target_words)
-    links = score_links(cut, "a b c d e f", target, "pieces")
+    links = attention_links(cut, "a b c d e f", target, "pieces")
     assert {t for _, t in links} == set(range(len(cut.target_words)))
     with pytest.raises(InputError, match="shift"):
-        score_links(cut, "a b c d e f", target, "shift")
+        attention_links(cut, "a b c d e f", target, "shift")
     assert own_links(cut) == links  # the app's overlay: the result's own words

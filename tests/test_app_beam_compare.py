@@ -23,10 +23,10 @@ from attnviz.scorer_lab import (
     default_family,
     divergence_matrix,
     families,
-    gold_pair,
     mean_to_others,
     synthetic_task,
 )
+from attnviz.synthetic import gold_pair
 from attnviz.translator import load
 from attnviz.ui.beam_view import divergence_sentence
 

@@ -218,3 +218,66 @@ def test_align_recovers_the_date_alignment(tmp_path, monkeypatch, capsys):
     result = align_and_score(monkeypatch, capsys, tmp_path, model, pairs, "--method", "pieces")
     assert result["AER"] < 0.1
     assert result["precision"] > 0.95
+
+
+# -- gold files as people have them ----------------------------------------------------------
+
+
+def test_talp_gold_with_a_blank_line_at_the_end(tmp_path, monkeypatch, capsys):
+    """Like the RWTH de-en TALP file: one line more than sentences, the last one blank."""
+    (tmp_path / "pred.txt").write_text("0-0\n1-1\n", encoding="utf-8")
+    (tmp_path / "gold.txt").write_text("1-1\n2-2\n\n", encoding="utf-8")
+    code, out, err = run(monkeypatch, capsys, [*eval_align_argv(tmp_path), "--format", "talp"])
+    assert code == 0, err
+    assert scores(out)["AER"] == 0.0 and "2 sentences" in out
+
+
+def test_byte_order_marks_and_crlf_in_every_file(tmp_path, monkeypatch, capsys):
+    bom = "\ufeff"
+    (tmp_path / "pred.txt").write_text(f"{bom}0-1 1-0\r\n", encoding="utf-8")
+    (tmp_path / "gold.txt").write_text(f"{bom}1 1 2 S\r\n1 2 1 S\r\n", encoding="utf-8")
+    (tmp_path / "text.txt").write_text(f"{bom}a b ||| c d\r\n", encoding="utf-8")
+    argv = [*eval_align_argv(tmp_path), "--format", "naacl", "--text", str(tmp_path / "text.txt")]
+    code, out, err = run(monkeypatch, capsys, argv)
+    assert code == 0, err
+    assert scores(out)["AER"] == 0.0
+
+
+def test_a_link_past_its_sentence_is_named_and_can_be_skipped(tmp_path, monkeypatch, capsys):
+    (tmp_path / "pred.txt").write_text("0-0 1-1\n0-0\n", encoding="utf-8")
+    (tmp_path / "gold.txt").write_text("1 1 1 S\n1 2 2 S\n2 1 1 S\n2 1 7 S\n", encoding="utf-8")
+    (tmp_path / "text.txt").write_text("a b ||| c d\ne ||| f\n", encoding="utf-8")
+    argv = [*eval_align_argv(tmp_path), "--format", "naacl", "--text", str(tmp_path / "text.txt")]
+    code, out, err = run(monkeypatch, capsys, argv)
+    assert code == 2 and out == ""
+    assert "gold.txt, line 4: link 0-6 (0-based) points past the end of sentence 2" in err
+    assert "--skip-bad-links" in err
+    code, out, err = run(monkeypatch, capsys, [*argv, "--skip-bad-links"])
+    assert code == 0, err
+    assert "warning: left out" in err and "line 4: link 0-6" in err
+    assert scores(out)["AER"] == 0.0 and "3 sure gold links" in out
+
+
+def test_europarl_gold_with_its_text(shared_data, tmp_path, monkeypatch, capsys):
+    """The de-en Europarl set as shipped: test.de starts with a byte-order mark, and one gold
+    link points past its sentence."""
+    folder = shared_data / "gold" / "deen-europarl-100"
+    german = (folder / "test.de").read_bytes()
+    english = (folder / "test.en").read_bytes()
+    lines = zip(german.splitlines(), english.splitlines(), strict=True)
+    (tmp_path / "text.txt").write_bytes(b"".join(g + b" ||| " + e + b"\n" for g, e in lines))
+    (tmp_path / "pred.txt").write_text("0-0\n" * 100, encoding="utf-8")
+    argv = [
+        "eval-align",
+        "--pred",
+        str(tmp_path / "pred.txt"),
+        "--gold",
+        str(folder / "de-en.ref.wa"),
+    ]
+    argv += ["--format", "naacl", "--zero-based", "--text", str(tmp_path / "text.txt")]
+    code, _, err = run(monkeypatch, capsys, argv)
+    assert code == 2 and "line 776: link 12-16 (0-based) points past the end of sentence 63" in err
+    code, out, err = run(monkeypatch, capsys, [*argv, "--skip-bad-links"])
+    assert code == 0, err
+    assert "1232 sure gold links, 100 sentences" in out
+    assert err.count("warning: left out") == 1

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attnviz.align import GoldAlignment
+from attnviz.align import GoldAlignment, aer_per_sentence
+from attnviz.analysis import attention_entropy
 from attnviz.corpus_report import (
     Corpus,
     corpus_scores,
@@ -13,11 +14,12 @@ from attnviz.corpus_report import (
     read_gold_upload,
     report_corpus,
     report_table,
-    sentence_aer,
     sentence_report,
 )
 from attnviz.errors import InputError
+from attnviz.evaluate import evaluate_test_sets
 from attnviz.export import as_json
+from attnviz.synthetic import reversal_pairs
 
 SOURCES = b"a b c\nd e f g\nh i\n"
 REFERENCES = b"c b a\ng f e d\ni h\n"
@@ -36,9 +38,9 @@ def test_sentence_file_skips_blank_lines_and_keeps_their_numbers():
     assert corpus.references is None and not corpus.cut
 
 
-def test_lines_end_only_at_newlines_like_the_files_the_cli_reads():
+def test_lines_end_only_at_newlines_like_every_file_attnviz_reads():
     corpus = read_corpus("a\u2028b\r\nc\x0cd\re\n".encode(), "s.txt")
-    assert corpus.sources == ["a\u2028b", "c\x0cd", "e"]
+    assert corpus.sources == ["a\u2028b", "c\x0cd\re"]
 
 
 def test_parallel_set_with_different_line_counts_names_both():
@@ -124,9 +126,9 @@ def test_gold_needs_the_whole_parallel_set():
         read_gold_upload(b"0-0\n0-0\n", "g", "pharaoh", parallel(limit=2))
 
 
-def test_sentence_aer_scores_each_sentence_alone():
+def test_aer_per_sentence_scores_each_sentence_alone():
     gold = [GoldAlignment.of({(0, 0)}), GoldAlignment.of({(0, 1)})]
-    assert sentence_aer([{(0, 0)}, {(1, 1)}], gold) == [0.0, 1.0]
+    assert aer_per_sentence([{(0, 0)}, {(1, 1)}], gold) == [0.0, 1.0]
 
 
 def test_shared_gold_files_read_with_the_right_options(shared_data):
@@ -144,3 +146,35 @@ def test_shared_gold_files_read_with_the_right_options(shared_data):
     wa = (europarl / "de-en.ref.wa").read_bytes()
     with pytest.raises(InputError, match=r"de-en.ref.wa, line \d+: link .* points past the end"):
         read_gold_upload(wa, "de-en.ref.wa", "naacl", corpus, True, one_based=False)
+
+
+def test_gold_errors_count_words_on_their_own_side():
+    """The message names each count by its side, also when the file lists the reference first."""
+    corpus = Corpus(["a b c"], ["x y"], [1], 1)
+    with pytest.raises(InputError, match="which has 3 source and 2 reference words"):
+        read_gold_upload(b"0-5\n", "g", "pharaoh", corpus)
+    with pytest.raises(InputError, match="which has 2 reference and 3 source words"):
+        read_gold_upload(b"0-5\n", "g", "pharaoh", corpus, target_first=True)
+
+
+def test_gold_links_past_their_sentence_can_be_skipped():
+    corpus = Corpus(["a b c"], ["x y"], [1], 1)
+    skipped: list = []
+    gold = read_gold_upload(b"0-0 0-5\n\n", "g", "pharaoh", corpus, skipped=skipped)
+    assert gold == [GoldAlignment.of({(0, 0)})]
+    assert [str(s) for s in skipped] == [
+        "g, line 1: link 0-5 (0-based) points past the end of sentence 1, which has 3 source "
+        "and 2 reference words"
+    ]
+
+
+def test_mean_attention_entropy_is_the_cards(reversal_translator):
+    """The run's mean entropy is the card's (every step of every sentence counts once), not a
+    mean of per-sentence means."""
+    pairs = reversal_pairs(6, seed=3, min_len=2, max_len=9)
+    corpus = read_corpus("\n".join(p.source for p in pairs).encode(), "s.txt")
+    reports = report_corpus(reversal_translator, corpus, beam_size=1)
+    card = evaluate_test_sets(reversal_translator, {"set": pairs}, beams=(1,))
+    mean_of_means = np.mean([attention_entropy(r.attention).mean() for r in reports])
+    assert corpus_scores(reports, 1).mean_entropy == card["set"]["greedy"]["attention_entropy"]
+    assert corpus_scores(reports, 1).mean_entropy != round(float(mean_of_means), 4)

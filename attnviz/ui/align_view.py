@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 from ..align import (
-    argmax_links,
     format_pharaoh,
     own_links,
     sorted_links,
@@ -26,7 +25,7 @@ def heatmap_data(translation: Translation, by_words: bool, overlay: bool) -> tup
     come from the very attention that is drawn."""
     if not by_words:
         attention = translation.attention
-        links = argmax_links(attention) if overlay else []
+        links = sorted_links(own_links(translation, unit="pieces")) if overlay else []
         return translation.source_pieces, translation.target_pieces, attention, links
     attention = word_attention(
         translation.attention, translation.source_word_of_piece, translation.target_word_of_piece

@@ -9,7 +9,15 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from ..align import DEFAULT_METHOD, DIRECTIONAL_METHODS, FORMATS, Link, align, alignment_scores
+from ..align import (
+    DEFAULT_METHOD,
+    DIRECTIONAL_METHODS,
+    FORMATS,
+    Link,
+    aer_per_sentence,
+    align,
+    alignment_scores,
+)
 from ..corpus_report import (
     MAX_LINES,
     Corpus,
@@ -20,7 +28,6 @@ from ..corpus_report import (
     read_gold_upload,
     report_sentence,
     report_table,
-    sentence_aer,
 )
 from ..errors import InputError
 from ..translator import Translator
@@ -218,7 +225,7 @@ def render_run(opened: Opened, beam: int, model: str) -> None:
     aer = overall = method = None
     if alignment is not None:
         predicted, gold, method = alignment
-        aer, overall = sentence_aer(predicted, gold), alignment_scores(predicted, gold)
+        aer, overall = aer_per_sentence(predicted, gold), alignment_scores(predicted, gold)
     scores = corpus_scores(reports, beam, overall, method)
     show_scores(scores)
     table = report_table(reports, aer)

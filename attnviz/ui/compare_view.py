@@ -16,11 +16,10 @@ from ..scorer_lab import (
     default_family,
     divergence_matrix,
     families,
-    gold_pair,
     scorer_of,
     synthetic_task,
 )
-from ..synthetic import SyntheticPair
+from ..synthetic import SyntheticPair, gold_pair
 from ..translator import Score, Translator
 from .downloads import download_row, file_stem, show_figure
 from .inputs import beam_input, sentence_input
