@@ -159,6 +159,8 @@ def time_training(recipe_path: Path = FLAGSHIP_RECIPE, steps: int = 20) -> dict:
 
     recipe = read_recipe(recipe_path)
     model = AttentionRNN(recipe.model_config(recipe.tokenizer.vocab_size)).train()
+    cfg = model.config
+    first_ordinary = max(cfg.special_ids) + 1  # random tokens, none of them special
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.training.lr)
     rng = random.Random(0)
     rates, times = [], []
@@ -168,14 +170,14 @@ def time_training(recipe_path: Path = FLAGSHIP_RECIPE, steps: int = 20) -> dict:
         vocab = recipe.tokenizer.vocab_size
         pairs = [
             (
-                [rng.randrange(4, vocab) for _ in range(length - 1)],
-                [rng.randrange(4, vocab) for _ in range(length)],
+                [rng.randrange(first_ordinary, vocab) for _ in range(length - 1)],
+                [rng.randrange(first_ordinary, vocab) for _ in range(length)],
             )
             for _ in range(rows)
         ]
-        batch = make_batch(pairs, 0, 2, 3)
+        batch = make_batch(pairs, cfg.pad_id, cfg.bos_id, cfg.eos_id)
         start = time.perf_counter()
-        loss, tokens = batch_loss(model, *batch, recipe.training.label_smoothing)
+        loss, tokens = batch_loss(model, *batch, recipe.training.label_smoothing, cfg.pad_id)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.training.clip)

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .attention import SCORERS, Keys, build_scorer
+from .tokenize import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 
 @dataclass
@@ -38,10 +39,10 @@ class ModelConfig:
     attn_dim: int = 256  # additive only
     dropout: float = 0.2
     tie_output: bool = True  # output layer shares the (joint) embedding matrix
-    pad_id: int = 0
-    unk_id: int = 1
-    bos_id: int = 2
-    eos_id: int = 3
+    pad_id: int = PAD_ID
+    unk_id: int = UNK_ID
+    bos_id: int = BOS_ID
+    eos_id: int = EOS_ID
     max_src_len: int = 128  # source pieces, including the end-of-sentence token
     max_tgt_len: int = 160  # decoding stops here
 
@@ -59,7 +60,7 @@ class ModelConfig:
             raise ValueError(f"heads={self.heads} must divide dec_hidden={self.dec_hidden}")
         if not 0.0 <= float(self.dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        special = (self.pad_id, self.unk_id, self.bos_id, self.eos_id)
+        special = self.special_ids
         if len(set(special)) != 4 or not all(0 <= i < self.vocab_size for i in special):
             raise ValueError(f"special token ids must be distinct and < vocab_size: {special}")
 
@@ -73,6 +74,11 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
         return cls(**data)
+
+    @property
+    def special_ids(self) -> tuple[int, int, int, int]:
+        """This model's (pad, unk, bos, eos) ids."""
+        return (self.pad_id, self.unk_id, self.bos_id, self.eos_id)
 
     @property
     def heads_used(self) -> int:

@@ -56,7 +56,7 @@ from .gold_sets import GOLD_SETS, gold_alignment_metrics
 from .model import AttentionRNN
 from .recipe import Recipe
 from .synthetic import date_pairs, reversal_pairs
-from .tokenize import Tokenizer, train_tokenizer
+from .tokenize import PAD_ID, Tokenizer, train_tokenizer
 from .translator import Translator, load
 
 SYNTHETIC_TASKS = {"reversal": reversal_pairs, "dates": date_pairs}
@@ -102,7 +102,7 @@ def batch_loss(
     tgt_in: Tensor,
     tgt_out: Tensor,
     label_smoothing: float = 0.0,
-    pad_id: int = 0,
+    pad_id: int = PAD_ID,
 ) -> tuple[Tensor, int]:
     """Mean cross-entropy per target token, and the number of target tokens.
 

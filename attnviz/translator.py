@@ -17,7 +17,7 @@ from .checkpoint import Checkpoint, load_checkpoint
 from .errors import InputError
 from .model import AttentionRNN
 from .search import SearchResult, TreeNode, beam_search, forced_decode, greedy_search
-from .tokenize import EOS_ID, EOS_PIECE, Tokenizer, group_words, normalize_text, word_of_piece
+from .tokenize import EOS_PIECE, Tokenizer, group_words, normalize_text, word_of_piece
 
 
 @dataclass
@@ -144,7 +144,7 @@ class Translator:
                 f"the source has {len(ids)} pieces, more than this model's limit of {limit}; "
                 "shorten it or allow truncation"
             )
-        return ids[:limit] + [EOS_ID], truncated
+        return ids[:limit] + [self.config.eos_id], truncated
 
     def target_ids(self, target: str | Sequence[str], add_eos: bool = True) -> list[int]:
         """Ids of a target given as text or as a list of pieces."""
@@ -155,7 +155,7 @@ class Translator:
         else:
             ids = [self.tokenizer.piece_to_id(p) for p in target if p != EOS_PIECE]
         ids = ids[: self.config.max_tgt_len - 1]
-        return ids + [EOS_ID] if add_eos else ids
+        return ids + [self.config.eos_id] if add_eos else ids
 
     # -- public API ----------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import CheckpointError
 from ..model import ModelConfig
-from ..tokenize import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Tokenizer
+from ..tokenize import SPECIAL_IDS, Tokenizer
 from .files import (
     CONFIG_FILE,
     FORMAT_VERSION,
@@ -120,11 +120,10 @@ def _model_config(model: Any, path: Path) -> ModelConfig:
         config = ModelConfig.from_dict(model)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: invalid model settings: {exc}") from None
-    special = (config.pad_id, config.unk_id, config.bos_id, config.eos_id)
-    if special != (PAD_ID, UNK_ID, BOS_ID, EOS_ID):
+    if config.special_ids != SPECIAL_IDS:
         raise CheckpointError(
-            f"{path}: model pad/unk/bos/eos ids are {special}; the tokenizer reserves "
-            f"{(PAD_ID, UNK_ID, BOS_ID, EOS_ID)}"
+            f"{path}: model pad/unk/bos/eos ids are {config.special_ids}; the tokenizer "
+            f"reserves {SPECIAL_IDS}"
         )
     return config
 
