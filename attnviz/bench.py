@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from .checkpoint import RECIPE_FILE
 from .model import AttentionRNN, ModelConfig
 from .tokenize import train_tokenizer
 from .translator import Translator, load
@@ -144,7 +145,7 @@ def time_align_figures(
     return timings
 
 
-FLAGSHIP_RECIPE = DEFAULT_CHECKPOINT / "recipe.toml"
+FLAGSHIP_RECIPE = DEFAULT_CHECKPOINT / RECIPE_FILE
 TRAIN_TARGET_LENGTHS = (8, 10, 12, 14, 16)  # around the training corpora's typical lengths
 
 

@@ -27,6 +27,7 @@ from .align import (
     read_lengths,
     read_pharaoh,
 )
+from .checkpoint import CARD_FILE
 from .errors import AttnvizError, InputError
 from .translator import Translation, Translator, load
 
@@ -156,11 +157,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         recipe = read_recipe(args.recipe)
         if args.test_only:
             write_test_metrics(recipe)
-            print(f"test metrics written to {recipe.output / 'card.json'}")
+            print(f"test metrics written to {recipe.output / CARD_FILE}")
             return 0
         if args.alignment_only:
             write_alignment_metrics(recipe)
-            print(f"gold-set alignment scores written to {recipe.output / 'card.json'}")
+            print(f"gold-set alignment scores written to {recipe.output / CARD_FILE}")
             return 0
         if args.max_minutes is not None:
             recipe.training.max_minutes = args.max_minutes
