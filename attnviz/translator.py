@@ -16,7 +16,7 @@ import numpy as np
 from .checkpoint import Checkpoint, load_checkpoint
 from .errors import InputError
 from .model import AttentionRNN
-from .search import SearchResult, TreeNode, beam_search, forced_decode, greedy_search
+from .search import NodeStatus, SearchResult, TreeNode, beam_search, forced_decode, greedy_search
 from .tokenize import EOS_PIECE, Tokenizer, group_words, normalize_text, word_of_piece
 
 
@@ -70,7 +70,7 @@ class Hypothesis:
 
 @dataclass
 class BeamNode:
-    """A node of the beam tree (see :class:`attnviz.search.TreeNode` for ``status``)."""
+    """A node of the beam tree: :class:`attnviz.search.TreeNode` with its token as a piece."""
 
     id: int
     step: int
@@ -78,7 +78,7 @@ class BeamNode:
     piece: str
     logprob: float
     cumulative_logprob: float
-    status: str
+    status: NodeStatus
 
 
 @dataclass
@@ -265,7 +265,7 @@ class Translator:
             node.parent,
             self.tokenizer.id_to_piece(node.token),
             node.logprob,
-            node.cumulative,
+            node.cumulative_logprob,
             node.status,
         )
 
