@@ -24,6 +24,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from .attention import SCORERS, Keys, build_scorer
 from .tokenize import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
+__all__ = ["AttentionRNN", "Encoded", "ModelConfig", "StepOutput", "gru_update"]
+
 
 @dataclass
 class ModelConfig:
@@ -136,6 +138,32 @@ def gru_update(gates_in: Tensor, gates_hidden: Tensor, hidden: Tensor) -> Tensor
 
 
 class AttentionRNN(nn.Module):
+    """The attention RNN translator that one :class:`ModelConfig` describes.
+
+    A bidirectional GRU encoder reads the source embeddings; its states, projected to
+    ``dec_hidden``, are the memory the scorer attends over, and its last forward and backward
+    states give the first decoder state. A GRU decoder in Bahdanau order (see the module
+    docstring) then gives log-probabilities over the joint vocabulary, one step at a time.
+
+    Submodules and parameters (their names are those of the state dict in model.safetensors;
+    ``a -> b`` is a linear layer from size a to size b):
+
+    embed:         (vocab_size, emb_dim) joint source/target embedding; row pad_id is zero
+    encoder:       bidirectional GRU, enc_hidden per direction, enc_layers deep
+    memory_proj:   2 * enc_hidden -> dec_hidden, encoder states to the attention memory
+    bridge:        2 * enc_hidden -> dec_hidden, last encoder states to s_0 (through tanh)
+    scorer:        the attention scorer ``config.scorer`` (see :mod:`attnviz.attention`)
+    gru_input:     emb_dim + dec_hidden -> 3 * dec_hidden, [e(y_{t-1}); c_t] to the GRU gates
+    gru_hidden:    dec_hidden -> 3 * dec_hidden, s_{t-1} to the GRU gates
+    pre_output:    2 * dec_hidden + emb_dim -> emb_dim, [s_t; c_t; e(y_{t-1})] before the logits
+    output_bias:   (vocab_size,)
+    output_weight: (vocab_size, emb_dim), or None when ``tie_output`` reuses ``embed``
+
+    Searches call :meth:`encode` once, then :meth:`decode_step` per step; training calls
+    :meth:`forward` (teacher forcing). :meth:`freeze` prepares inference. Nothing is stored
+    between calls, so one frozen model serves many threads at once.
+    """
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config

@@ -16,6 +16,18 @@ import torch
 
 from .model import AttentionRNN, Encoded, StepOutput
 
+__all__ = [
+    "BeamResult",
+    "NodeStatus",
+    "SearchResult",
+    "StepTrace",
+    "TreeNode",
+    "beam_search",
+    "forced_decode",
+    "greedy_search",
+    "length_normalised",
+]
+
 
 @dataclass
 class StepTrace:
@@ -86,7 +98,15 @@ class TreeNode:
 
 @dataclass
 class BeamResult:
-    hypotheses: list[SearchResult]  # best first, by length-normalised score
+    """What :func:`beam_search` found for one source sentence.
+
+    hypotheses: at most ``beam_size`` results, the finished ones first, each group best first
+                by :func:`length_normalised` score
+    tree:       every candidate the beam ranked, step by step; a node's ``id`` is its index
+                here and its ``parent`` an earlier node (-1: the start)
+    """
+
+    hypotheses: list[SearchResult]
     tree: list[TreeNode] = field(default_factory=list)
 
 

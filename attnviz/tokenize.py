@@ -16,6 +16,21 @@ import sentencepiece as spm
 
 from .errors import CheckpointError
 
+__all__ = [
+    "BOS_ID",
+    "EOS_ID",
+    "EOS_PIECE",
+    "PAD_ID",
+    "SPECIAL_IDS",
+    "UNK_ID",
+    "WORD_START",
+    "Tokenizer",
+    "group_words",
+    "normalize_text",
+    "train_tokenizer",
+    "word_of_piece",
+]
+
 WORD_START = "\u2581"  # SentencePiece's "▁": this piece begins a new word
 EOS_PIECE = "</s>"
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3

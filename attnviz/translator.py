@@ -19,6 +19,17 @@ from .model import AttentionRNN
 from .search import NodeStatus, SearchResult, TreeNode, beam_search, forced_decode, greedy_search
 from .tokenize import EOS_PIECE, Tokenizer, group_words, normalize_text, word_of_piece
 
+__all__ = [
+    "BeamNode",
+    "Candidate",
+    "Hypothesis",
+    "Score",
+    "Step",
+    "Translation",
+    "Translator",
+    "load",
+]
+
 
 @dataclass
 class Candidate:
@@ -83,7 +94,23 @@ class BeamNode:
 
 @dataclass
 class _Aligned:
-    """Source/target pieces and words shared by translations and scores."""
+    """The fields a :class:`Translation` and a :class:`Score` share: a source and a target
+    sentence and the attention between them.
+
+    source:               the source text as given
+    source_pieces:        (src_len,) SentencePiece pieces of the source, ending with "</s>"
+    target_pieces:        (tgt_len,) pieces of the target; "</s>" last when it is finished
+    source_words:         the source words as text ("</s>" is a word of its own)
+    target_words:         the target words as text
+    source_word_of_piece: (src_len,) index into source_words of each source piece
+    target_word_of_piece: (tgt_len,) index into target_words of each target piece
+    attention:            (tgt_len, src_len) one row per output step, rows sum to 1 (mean
+                          over heads)
+    head_attention:       (heads, tgt_len, src_len) for a multi-head model, else None
+    steps:                (tgt_len,) one :class:`Step` per target piece
+    truncated:            the source was longer than the model's limit and was cut
+    model:                the name of the model that computed it
+    """
 
     source: str
     source_pieces: list[str]
@@ -92,15 +119,26 @@ class _Aligned:
     target_words: list[str]
     source_word_of_piece: list[int]
     target_word_of_piece: list[int]
-    attention: np.ndarray  # (tgt_len, src_len), rows sum to 1
-    head_attention: np.ndarray | None  # (heads, tgt_len, src_len) for multi-head models
+    attention: np.ndarray
+    head_attention: np.ndarray | None
     steps: list[Step]
-    truncated: bool  # the source was longer than the model's limit and was cut
+    truncated: bool
     model: str
 
 
 @dataclass
 class Translation(_Aligned):
+    """What :meth:`Translator.translate` returns: the best hypothesis as the target, with the
+    source and attention fields every aligned result has (see ``_Aligned``), and what the
+    search saw.
+
+    text:       the best hypothesis, detokenized
+    hypotheses: the n-best list, best first; ``hypotheses[0]`` is the target above
+    beam_tree:  every candidate the beam ranked (empty after greedy search: beam_size 1
+                and no prefix)
+    beam_size:  the beam size searched with
+    """
+
     text: str = ""
     hypotheses: list[Hypothesis] = field(default_factory=list)
     beam_tree: list[BeamNode] = field(default_factory=list)
@@ -109,6 +147,15 @@ class Translation(_Aligned):
 
 @dataclass
 class Score(_Aligned):
+    """What :meth:`Translator.score` returns: a given target forced through the model, with
+    the source and attention fields every aligned result has (see ``_Aligned``).
+
+    text:           the target as the model's pieces detokenize it
+    token_logprobs: (tgt_len,) float32, the log-probability of each target piece ("</s>"
+                    included) given the source and the pieces before it
+    logprob:        their sum, the log-probability of the whole target
+    """
+
     text: str = ""
     token_logprobs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     logprob: float = 0.0
