@@ -82,7 +82,15 @@ def save_checkpoint(
     return folder
 
 
-def _read_recipe(path: Path) -> str:
+def _read_card(path: Path) -> dict[str, Any]:
+    """card.json, or an empty card when there is none."""
+    return read_json_object(path, "model card", MAX_CARD_BYTES) if path.exists() else {}
+
+
+def _read_recipe(path: Path) -> str | None:
+    """recipe.toml as text, or None when there is none."""
+    if not path.exists():
+        return None
     data = read_capped(path, "recipe", MAX_RECIPE_BYTES)
     try:
         return data.decode("utf-8")
@@ -122,21 +130,15 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         )
     refuse_pickled_weights(folder)
     model = load_weights(folder / WEIGHTS_FILE, config)
-    card_path, recipe_path, history = (
-        folder / CARD_FILE,
-        folder / RECIPE_FILE,
-        folder / HISTORY_FILE,
-    )
+    history = folder / HISTORY_FILE
     return Checkpoint(
         path=folder,
         name=raw.get("name") or folder.name,
         config=config,
         model=model,
         tokenizer=tokenizer,
-        card=read_json_object(card_path, "model card", MAX_CARD_BYTES)
-        if card_path.exists()
-        else {},
-        recipe=_read_recipe(recipe_path) if recipe_path.exists() else None,
+        card=_read_card(folder / CARD_FILE),
+        recipe=_read_recipe(folder / RECIPE_FILE),
         history_path=history if history.is_file() else None,
         snapshots=snapshot_labels(folder),
     )
