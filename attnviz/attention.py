@@ -15,6 +15,18 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+__all__ = [
+    "SCORERS",
+    "AdditiveScorer",
+    "DotScorer",
+    "GeneralScorer",
+    "Keys",
+    "MultiHeadScorer",
+    "ScaledDotScorer",
+    "Scorer",
+    "build_scorer",
+]
+
 
 class Keys(NamedTuple):
     """Per-sentence attention inputs, computed once by :meth:`Scorer.prepare`.

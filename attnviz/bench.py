@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from .checkpoint import RECIPE_FILE
 from .model import AttentionRNN, ModelConfig
 from .tokenize import train_tokenizer
 from .translator import Translator, load
@@ -144,7 +145,7 @@ def time_align_figures(
     return timings
 
 
-FLAGSHIP_RECIPE = DEFAULT_CHECKPOINT / "recipe.toml"
+FLAGSHIP_RECIPE = DEFAULT_CHECKPOINT / RECIPE_FILE
 TRAIN_TARGET_LENGTHS = (8, 10, 12, 14, 16)  # around the training corpora's typical lengths
 
 
@@ -159,6 +160,8 @@ def time_training(recipe_path: Path = FLAGSHIP_RECIPE, steps: int = 20) -> dict:
 
     recipe = read_recipe(recipe_path)
     model = AttentionRNN(recipe.model_config(recipe.tokenizer.vocab_size)).train()
+    cfg = model.config
+    first_ordinary = max(cfg.special_ids) + 1  # random tokens, none of them special
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.training.lr)
     rng = random.Random(0)
     rates, times = [], []
@@ -168,14 +171,14 @@ def time_training(recipe_path: Path = FLAGSHIP_RECIPE, steps: int = 20) -> dict:
         vocab = recipe.tokenizer.vocab_size
         pairs = [
             (
-                [rng.randrange(4, vocab) for _ in range(length - 1)],
-                [rng.randrange(4, vocab) for _ in range(length)],
+                [rng.randrange(first_ordinary, vocab) for _ in range(length - 1)],
+                [rng.randrange(first_ordinary, vocab) for _ in range(length)],
             )
             for _ in range(rows)
         ]
-        batch = make_batch(pairs, 0, 2, 3)
+        batch = make_batch(pairs, cfg.pad_id, cfg.bos_id, cfg.eos_id)
         start = time.perf_counter()
-        loss, tokens = batch_loss(model, *batch, recipe.training.label_smoothing)
+        loss, tokens = batch_loss(model, *batch, recipe.training.label_smoothing, cfg.pad_id)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.training.clip)

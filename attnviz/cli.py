@@ -29,6 +29,7 @@ from .align import (
     read_lengths,
     read_pharaoh,
 )
+from .checkpoint import CARD_FILE
 from .errors import AttnvizError, InputError
 from .text_lines import read_lines
 from .translator import Translation, Translator, load
@@ -159,11 +160,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         recipe = read_recipe(args.recipe)
         if args.test_only:
             write_test_metrics(recipe)
-            print(f"test metrics written to {recipe.output / 'card.json'}")
+            print(f"test metrics written to {recipe.output / CARD_FILE}")
             return 0
         if args.alignment_only:
             write_alignment_metrics(recipe)
-            print(f"gold-set alignment scores written to {recipe.output / 'card.json'}")
+            print(f"gold-set alignment scores written to {recipe.output / CARD_FILE}")
             return 0
         if args.max_minutes is not None:
             recipe.training.max_minutes = args.max_minutes

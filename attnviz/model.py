@@ -22,6 +22,9 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .attention import SCORERS, Keys, build_scorer
+from .tokenize import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+
+__all__ = ["AttentionRNN", "Encoded", "ModelConfig", "StepOutput", "gru_update"]
 
 
 @dataclass
@@ -38,10 +41,10 @@ class ModelConfig:
     attn_dim: int = 256  # additive only
     dropout: float = 0.2
     tie_output: bool = True  # output layer shares the (joint) embedding matrix
-    pad_id: int = 0
-    unk_id: int = 1
-    bos_id: int = 2
-    eos_id: int = 3
+    pad_id: int = PAD_ID
+    unk_id: int = UNK_ID
+    bos_id: int = BOS_ID
+    eos_id: int = EOS_ID
     max_src_len: int = 128  # source pieces, including the end-of-sentence token
     max_tgt_len: int = 160  # decoding stops here
 
@@ -59,7 +62,7 @@ class ModelConfig:
             raise ValueError(f"heads={self.heads} must divide dec_hidden={self.dec_hidden}")
         if not 0.0 <= float(self.dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        special = (self.pad_id, self.unk_id, self.bos_id, self.eos_id)
+        special = self.special_ids
         if len(set(special)) != 4 or not all(0 <= i < self.vocab_size for i in special):
             raise ValueError(f"special token ids must be distinct and < vocab_size: {special}")
 
@@ -73,6 +76,11 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
         return cls(**data)
+
+    @property
+    def special_ids(self) -> tuple[int, int, int, int]:
+        """This model's (pad, unk, bos, eos) ids."""
+        return (self.pad_id, self.unk_id, self.bos_id, self.eos_id)
 
     @property
     def heads_used(self) -> int:
@@ -130,6 +138,32 @@ def gru_update(gates_in: Tensor, gates_hidden: Tensor, hidden: Tensor) -> Tensor
 
 
 class AttentionRNN(nn.Module):
+    """The attention RNN translator that one :class:`ModelConfig` describes.
+
+    A bidirectional GRU encoder reads the source embeddings; its states, projected to
+    ``dec_hidden``, are the memory the scorer attends over, and its last forward and backward
+    states give the first decoder state. A GRU decoder in Bahdanau order (see the module
+    docstring) then gives log-probabilities over the joint vocabulary, one step at a time.
+
+    Submodules and parameters (their names are those of the state dict in model.safetensors;
+    ``a -> b`` is a linear layer from size a to size b):
+
+    embed:         (vocab_size, emb_dim) joint source/target embedding; row pad_id is zero
+    encoder:       bidirectional GRU, enc_hidden per direction, enc_layers deep
+    memory_proj:   2 * enc_hidden -> dec_hidden, encoder states to the attention memory
+    bridge:        2 * enc_hidden -> dec_hidden, last encoder states to s_0 (through tanh)
+    scorer:        the attention scorer ``config.scorer`` (see :mod:`attnviz.attention`)
+    gru_input:     emb_dim + dec_hidden -> 3 * dec_hidden, [e(y_{t-1}); c_t] to the GRU gates
+    gru_hidden:    dec_hidden -> 3 * dec_hidden, s_{t-1} to the GRU gates
+    pre_output:    2 * dec_hidden + emb_dim -> emb_dim, [s_t; c_t; e(y_{t-1})] before the logits
+    output_bias:   (vocab_size,)
+    output_weight: (vocab_size, emb_dim), or None when ``tie_output`` reuses ``embed``
+
+    Searches call :meth:`encode` once, then :meth:`decode_step` per step; training calls
+    :meth:`forward` (teacher forcing). :meth:`freeze` prepares inference. Nothing is stored
+    between calls, so one frozen model serves many threads at once.
+    """
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config

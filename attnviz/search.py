@@ -9,11 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 import torch
 
 from .model import AttentionRNN, Encoded, StepOutput
+
+__all__ = [
+    "BeamResult",
+    "NodeStatus",
+    "SearchResult",
+    "StepTrace",
+    "TreeNode",
+    "beam_search",
+    "forced_decode",
+    "greedy_search",
+    "length_normalised",
+]
 
 
 @dataclass
@@ -55,13 +68,23 @@ class SearchResult:
         return np.stack([s.attention for s in self.steps])
 
 
+class NodeStatus(StrEnum):
+    """What became of a candidate the beam considered (equal to its lower-case name as a
+    string, which is how exports and figures show it)."""
+
+    KEPT = "kept"  # in the beam, expanded further
+    FINISHED = "finished"  # ended with EOS: a complete hypothesis
+    PRUNED = "pruned"  # fell out of the beam
+    STOPPED = "stopped"  # still in the beam when the search ended
+
+
 @dataclass
 class TreeNode:
     """A candidate the beam considered.
 
-    status: "kept" (expanded further), "finished" (ended with EOS, a complete hypothesis),
-    "pruned" (fell out of the beam), "stopped" (in the beam when the search ended).
-    ``parent`` is the id of the node it extends, -1 for the start.
+    ``parent`` is the id of the node it extends, -1 for the start; ``logprob`` is the
+    log-probability of ``token`` given its parent's prefix, ``cumulative_logprob`` that of the
+    whole prefix ending in this node.
     """
 
     id: int
@@ -69,13 +92,21 @@ class TreeNode:
     parent: int
     token: int
     logprob: float
-    cumulative: float
-    status: str
+    cumulative_logprob: float
+    status: NodeStatus
 
 
 @dataclass
 class BeamResult:
-    hypotheses: list[SearchResult]  # best first, by length-normalised score
+    """What :func:`beam_search` found for one source sentence.
+
+    hypotheses: at most ``beam_size`` results, the finished ones first, each group best first
+                by :func:`length_normalised` score
+    tree:       every candidate the beam ranked, step by step; a node's ``id`` is its index
+                here and its ``parent`` an earlier node (-1: the start)
+    """
+
+    hypotheses: list[SearchResult]
     tree: list[TreeNode] = field(default_factory=list)
 
 
@@ -174,10 +205,10 @@ def beam_search(
 
     At each step every live hypothesis proposes its ``beam_size`` best tokens; all proposals
     are ranked by cumulative log-probability. Among the best ``beam_size`` of them an EOS
-    completes a hypothesis ("finished"); the best ``beam_size`` non-EOS proposals continue
-    ("kept"); all others are "pruned". The search ends when ``beam_size`` hypotheses are
-    finished or after ``max_len`` tokens. Finished hypotheses are ranked by
-    ``logprob / length ** alpha``.
+    completes a hypothesis (FINISHED); the best ``beam_size`` non-EOS proposals continue
+    (KEPT); all others are PRUNED. The search ends when ``beam_size`` hypotheses are
+    finished or after ``max_len`` tokens (the live ones are then STOPPED). Finished
+    hypotheses are ranked by ``logprob / length ** alpha``.
 
     ``prefix`` forces the first target tokens (continuation from a prefix); their nodes are
     recorded like any other.
@@ -211,14 +242,14 @@ def beam_search(
         next_rows: list[int] = []
         for rank, (cumulative, row, token, lp) in enumerate(proposals):
             parent = live[row]
-            node = TreeNode(len(tree), t, parent.node, token, lp, cumulative, "pruned")
+            node = TreeNode(len(tree), t, parent.node, token, lp, cumulative, NodeStatus.PRUNED)
             tree.append(node)
             if len(finished) >= beam_size:
                 continue
             if token == cfg.eos_id and rank < beam_size:
-                node.status, target = "finished", finished
+                node.status, target = NodeStatus.FINISHED, finished
             elif token != cfg.eos_id and len(next_live) < beam_size:
-                node.status, target = "kept", next_live
+                node.status, target = NodeStatus.KEPT, next_live
                 next_rows.append(row)
             else:
                 continue
@@ -238,7 +269,7 @@ def beam_search(
             break
         hidden = out.hidden[torch.tensor(next_rows)]
     for hyp in live:
-        tree[hyp.node].status = "stopped"
+        tree[hyp.node].status = NodeStatus.STOPPED
     ended = finished + (live if len(finished) < beam_size else [])
     results = [
         SearchResult(

@@ -16,9 +16,28 @@ import sentencepiece as spm
 
 from .errors import CheckpointError
 
+__all__ = [
+    "BOS_ID",
+    "EOS_ID",
+    "EOS_PIECE",
+    "PAD_ID",
+    "SPECIAL_IDS",
+    "UNK_ID",
+    "WORD_START",
+    "Tokenizer",
+    "group_words",
+    "normalize_text",
+    "train_tokenizer",
+    "word_of_piece",
+]
+
 WORD_START = "\u2581"  # SentencePiece's "▁": this piece begins a new word
 EOS_PIECE = "</s>"
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+# The ids every attnviz SentencePiece model reserves, as (pad, unk, bos, eos). They are the
+# defaults of ModelConfig; code that has a model at hand reads the model's own ids from its
+# config instead, since a model imported from another toolkit may reserve others.
+SPECIAL_IDS = (PAD_ID, UNK_ID, BOS_ID, EOS_ID)
 
 
 def normalize_text(text: str) -> str:
@@ -40,7 +59,7 @@ class Tokenizer:
         except Exception as exc:  # sentencepiece raises RuntimeError/OSError on bad protos
             raise CheckpointError(f"not a valid SentencePiece model: {exc}") from None
         special = (processor.pad_id(), processor.unk_id(), processor.bos_id(), processor.eos_id())
-        if processor.GetPieceSize() < 5 or special != (PAD_ID, UNK_ID, BOS_ID, EOS_ID):
+        if processor.GetPieceSize() < 5 or special != SPECIAL_IDS:
             raise CheckpointError(
                 "SentencePiece model must reserve ids pad=0 unk=1 bos=2 eos=3 "
                 "(train it with attnviz.tokenize.train_tokenizer)"

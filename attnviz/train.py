@@ -32,10 +32,14 @@ from torch import Tensor
 from tqdm import tqdm
 
 from .checkpoint import (
+    CARD_FILE,
+    CONFIG_FILE,
+    HISTORY_FILE,
     atomic_path,
     load_checkpoint,
     save_checkpoint,
     save_weights,
+    snapshot_path,
     write_bytes_atomic,
 )
 from .data import (
@@ -56,7 +60,7 @@ from .gold_sets import GOLD_SETS, gold_alignment_metrics
 from .model import AttentionRNN
 from .recipe import Recipe
 from .synthetic import date_pairs, reversal_pairs
-from .tokenize import Tokenizer, train_tokenizer
+from .tokenize import PAD_ID, Tokenizer, train_tokenizer
 from .translator import Translator, load
 
 SYNTHETIC_TASKS = {"reversal": reversal_pairs, "dates": date_pairs}
@@ -102,7 +106,7 @@ def batch_loss(
     tgt_in: Tensor,
     tgt_out: Tensor,
     label_smoothing: float = 0.0,
-    pad_id: int = 0,
+    pad_id: int = PAD_ID,
 ) -> tuple[Tensor, int]:
     """Mean cross-entropy per target token, and the number of target tokens.
 
@@ -383,12 +387,12 @@ def train(recipe: Recipe, resume: bool = False, device: str = "cpu") -> Path:
     model = AttentionRNN(recipe.model_config(tokenizer.vocab_size)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
     state = load_state(state_path, model, optimizer) if resume else TrainState(lr=spec.lr)
-    history = History(recipe.output / "history.csv")
+    history = History(recipe.output / HISTORY_FILE)
     if rank == 0:
         history.truncate_after(state.step)
     trainer = Trainer(recipe, model, optimizer, state, data, history, device, rank, world)
     trainer.run()
-    if rank == 0 and not (recipe.output / "config.json").is_file():
+    if rank == 0 and not (recipe.output / CONFIG_FILE).is_file():
         trainer.save_best()  # a run too short to validate still leaves a checkpoint
     if rank == 0 and state.finished_training(recipe):
         write_test_metrics(recipe)
@@ -470,7 +474,7 @@ class Trainer:
                     loss=f"{loss:.3f}", tok_s=f"{rate:.0f}", bleu=state.best_bleu, refresh=False
                 )
                 if state.step in spec.snapshots and self.rank == 0:
-                    path = self.recipe.output / "snapshots" / f"step-{state.step}.safetensors"
+                    path = snapshot_path(self.recipe.output, f"step-{state.step}")
                     save_weights(path, self.model)
                 if state.step % spec.validate_every == 0:
                     self.validate()
@@ -660,7 +664,7 @@ def _with_alignment(recipe: Recipe, translator: Translator, card: dict) -> dict:
 
 def _write_card(recipe: Recipe, card: dict) -> dict:
     text = json.dumps(card, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    write_bytes_atomic(recipe.output / "card.json", text.encode("utf-8"))
+    write_bytes_atomic(recipe.output / CARD_FILE, text.encode("utf-8"))
     return card
 
 

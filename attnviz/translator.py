@@ -16,9 +16,8 @@ import numpy as np
 from .checkpoint import Checkpoint, load_checkpoint
 from .errors import InputError
 from .model import AttentionRNN
-from .search import SearchResult, TreeNode, beam_search, forced_decode, greedy_search
+from .search import NodeStatus, SearchResult, TreeNode, beam_search, forced_decode, greedy_search
 from .tokenize import (
-    EOS_ID,
     EOS_PIECE,
     Tokenizer,
     group_words,
@@ -26,6 +25,18 @@ from .tokenize import (
     without_eos,
     word_of_piece,
 )
+
+__all__ = [
+    "BeamNode",
+    "Candidate",
+    "Decoded",
+    "Hypothesis",
+    "Score",
+    "Step",
+    "Translation",
+    "Translator",
+    "load",
+]
 
 
 @dataclass
@@ -78,7 +89,7 @@ class Hypothesis:
 
 @dataclass
 class BeamNode:
-    """A node of the beam tree (see :class:`attnviz.search.TreeNode` for ``status``)."""
+    """A node of the beam tree: :class:`attnviz.search.TreeNode` with its token as a piece."""
 
     id: int
     step: int
@@ -86,12 +97,28 @@ class BeamNode:
     piece: str
     logprob: float
     cumulative_logprob: float
-    status: str
+    status: NodeStatus
 
 
 @dataclass
 class _Aligned:
-    """Source/target pieces and words shared by translations and scores."""
+    """The fields a :class:`Translation` and a :class:`Score` share: a source and a target
+    sentence and the attention between them.
+
+    source:               the source text as given
+    source_pieces:        (src_len,) SentencePiece pieces of the source, ending with "</s>"
+    target_pieces:        (tgt_len,) pieces of the target; "</s>" last when it is finished
+    source_words:         the source words as text ("</s>" is a word of its own)
+    target_words:         the target words as text
+    source_word_of_piece: (src_len,) index into source_words of each source piece
+    target_word_of_piece: (tgt_len,) index into target_words of each target piece
+    attention:            (tgt_len, src_len) one row per output step, rows sum to 1 (mean
+                          over heads)
+    head_attention:       (heads, tgt_len, src_len) for a multi-head model, else None
+    steps:                (tgt_len,) one :class:`Step` per target piece
+    truncated:            the source was longer than the model's limit and was cut
+    model:                the name of the model that computed it
+    """
 
     source: str
     source_pieces: list[str]
@@ -100,10 +127,10 @@ class _Aligned:
     target_words: list[str]
     source_word_of_piece: list[int]
     target_word_of_piece: list[int]
-    attention: np.ndarray  # (tgt_len, src_len), rows sum to 1
-    head_attention: np.ndarray | None  # (heads, tgt_len, src_len) for multi-head models
+    attention: np.ndarray
+    head_attention: np.ndarray | None
     steps: list[Step]
-    truncated: bool  # the source was longer than the model's limit and was cut
+    truncated: bool
     model: str
 
     @property
@@ -137,8 +164,16 @@ def _text_words(pieces: list[str], words: list[str]) -> list[str]:
 
 @dataclass
 class Translation(_Aligned):
-    """The best translation of a source (``text``, its pieces, words and attention) with the
-    n-best list, the beam tree and the per-step traces of the search that found it."""
+    """What :meth:`Translator.translate` returns: the best hypothesis as the target, with the
+    source and attention fields every aligned result has (see ``_Aligned``), and what the
+    search saw.
+
+    text:       the best hypothesis, detokenized
+    hypotheses: the n-best list, best first; ``hypotheses[0]`` is the target above
+    beam_tree:  every candidate the beam ranked (empty after greedy search: beam_size 1
+                and no prefix)
+    beam_size:  the beam size searched with
+    """
 
     text: str = ""
     hypotheses: list[Hypothesis] = field(default_factory=list)
@@ -148,8 +183,14 @@ class Translation(_Aligned):
 
 @dataclass
 class Score(_Aligned):
-    """A forced decode (:meth:`Translator.score`): the given target's pieces, words and
-    attention, and the model's log-probability of each of its pieces."""
+    """What :meth:`Translator.score` returns: a given target forced through the model, with
+    the source and attention fields every aligned result has (see ``_Aligned``).
+
+    text:           the target as the model's pieces detokenize it
+    token_logprobs: (tgt_len,) float32, the log-probability of each target piece ("</s>"
+                    included) given the source and the pieces before it
+    logprob:        their sum, the log-probability of the whole target
+    """
 
     text: str = ""
     token_logprobs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
@@ -186,7 +227,7 @@ class Translator:
                 f"the source has {len(ids)} pieces, more than this model's limit of {limit}; "
                 "shorten it or allow truncation"
             )
-        return ids[:limit] + [EOS_ID], truncated
+        return ids[:limit] + [self.config.eos_id], truncated
 
     def target_ids(self, target: str | Sequence[str], add_eos: bool = True) -> list[int]:
         """Ids of a target given as text or as a list of pieces."""
@@ -197,7 +238,7 @@ class Translator:
         else:
             ids = [self.tokenizer.piece_to_id(p) for p in target if p != EOS_PIECE]
         ids = ids[: self.config.max_tgt_len - 1]
-        return ids + [EOS_ID] if add_eos else ids
+        return ids + [self.config.eos_id] if add_eos else ids
 
     # -- public API ----------------------------------------------------------------------
 
@@ -307,7 +348,7 @@ class Translator:
             node.parent,
             self.tokenizer.id_to_piece(node.token),
             node.logprob,
-            node.cumulative,
+            node.cumulative_logprob,
             node.status,
         )
 

@@ -4,6 +4,7 @@ attention is known to explain its output) and on untrained models of every score
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,7 +24,9 @@ from attnviz.errors import InputError
 from attnviz.model import AttentionRNN, ModelConfig
 from attnviz.synthetic import reversal_pairs
 from attnviz.tokenize import word_of_piece
-from attnviz.translator import Score, Translator
+from attnviz.translator import Score, Translator, load
+
+PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
 
 
 def hand_score(source_pieces: list[str], target_pieces: list[str], attention) -> Score:
@@ -177,10 +180,13 @@ def test_gradient_x_input_matches_finite_differences(untrained):
 # -- does attention explain the reversal model's output? ------------------------------------
 
 
-def test_saliency_agrees_with_attention_on_reversal(reversal_translator):
+def test_saliency_agrees_with_attention_on_reversal():
+    # The shipped model, not the session's freshly trained one: a model trained in the test
+    # run differs between CPUs (kernels round differently), and this agreement with it.
+    shipped = load(PRETRAINED / "reversal-additive")
     correlations, agree = [], []
     for pair in reversal_pairs(10, seed=21):
-        explained = attribution(reversal_translator, pair.source, pair.target)
+        explained = attribution(shipped, pair.source, pair.target)
         steps = slice(0, -1)  # the "</s>" step points at nothing in particular
         correlations.append(np.nanmean(explained.spearman[steps]))
         agree.append(

@@ -20,10 +20,11 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from attnviz import checkpoint as ckpt
 from attnviz.attention import SCORERS
 from attnviz.checkpoint import (
     FORMAT_VERSION,
+    MAX_TOKENIZER_BYTES,
+    MAX_WEIGHTS_BYTES,
     Checkpoint,
     extract_upload,
     load_checkpoint,
@@ -32,6 +33,7 @@ from attnviz.checkpoint import (
     read_safetensors_header,
     save_checkpoint,
     save_weights,
+    upload,
 )
 from attnviz.errors import CheckpointError
 from attnviz.model import AttentionRNN, ModelConfig
@@ -222,7 +224,7 @@ def test_save_writes_config_last_and_atomically(
         replaced.append((Path(src).name, Path(dst).name))
         real_replace(src, dst)
 
-    monkeypatch.setattr(ckpt.os, "replace", spy)
+    monkeypatch.setattr(os, "replace", spy)
     save_checkpoint(tmp_path / "m", model, tok, card={}, recipe="r", name="given")
     targets = [dst for _, dst in replaced]
     assert set(targets) == {
@@ -394,9 +396,9 @@ def test_source_and_target_tokenizers_must_agree(folder: Path, tok: Tokenizer) -
         load_checkpoint(folder)
 
 
-def test_oversize_tokenizer(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ckpt, "MAX_TOKENIZER_BYTES", 1000)
-    with pytest.raises(CheckpointError, match="spm.model.*over the 1000 bytes limit"):
+def test_oversize_tokenizer(folder: Path) -> None:
+    os.truncate(folder / "spm.model", MAX_TOKENIZER_BYTES + 1)  # sparse: no disk spent
+    with pytest.raises(CheckpointError, match=r"spm.model.*over the 16\.0 MB limit"):
         load_checkpoint(folder)
 
 
@@ -468,18 +470,18 @@ def test_non_finite_weight(folder: Path, value: float) -> None:
 def test_oversize_weights_checked_before_reading(
     folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ckpt, "MAX_WEIGHTS_BYTES", 1000)
+    os.truncate(folder / "model.safetensors", MAX_WEIGHTS_BYTES + 1)  # sparse: no disk spent
     opened: list[str] = []
+    real_open = open
 
     def spy_open(file: Any, *args: Any, **kwargs: Any) -> Any:
         opened.append(Path(file).name)
-        return open(file, *args, **kwargs)
+        return real_open(file, *args, **kwargs)
 
-    monkeypatch.setattr(ckpt, "open", spy_open, raising=False)
-    monkeypatch.setattr(ckpt, "load_file", lambda *a, **k: pytest.fail("weights were read"))
+    monkeypatch.setattr("builtins.open", spy_open)
     with pytest.raises(
         CheckpointError,
-        match=r"model\.safetensors: the weights file is .* over the 1000 bytes limit",
+        match=r"model\.safetensors: the weights file is .*, over the 512\.0 MB limit",
     ):
         load_checkpoint(folder)
     assert "model.safetensors" not in opened
@@ -675,16 +677,16 @@ def test_upload_member_lying_about_its_size(tmp_path: Path) -> None:
 
 def test_upload_caps(folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = zip_folder(folder, "ckpt/")
-    monkeypatch.setattr(ckpt, "MAX_UPLOAD_BYTES", len(data) - 1)
+    monkeypatch.setattr(upload, "MAX_UPLOAD_BYTES", len(data) - 1)
     with pytest.raises(CheckpointError, match="the zip is .* over the"):
         extract_upload(data, tmp_path / "a")
     monkeypatch.undo()
     size = (folder / "model.safetensors").stat().st_size
-    monkeypatch.setattr(ckpt, "MAX_UPLOAD_MEMBER_BYTES", size - 1)
+    monkeypatch.setattr(upload, "MAX_UPLOAD_MEMBER_BYTES", size - 1)
     with pytest.raises(CheckpointError, match="model.safetensors.* uncompressed, over"):
         extract_upload(data, tmp_path / "b")
     monkeypatch.undo()
-    monkeypatch.setattr(ckpt, "MAX_UPLOAD_TOTAL_BYTES", size + 10)
+    monkeypatch.setattr(upload, "MAX_UPLOAD_TOTAL_BYTES", size + 10)
     with pytest.raises(CheckpointError, match="add up to over"):
         extract_upload(data, tmp_path / "c")
     for name in "abc":

@@ -12,8 +12,8 @@ test_torch_save_renamed_is_never_unpickled); zip members named ../evil, ckpt/../
 /tmp/evil, ckpt/./x, ..\\evil, C:/evil (test_upload_path_traversal); a symlink member
 (test_upload_symlink_member); one member of 300 MB zeros (test_upload_zip_bomb_by_ratio); a
 member lying about its size (test_upload_member_lying_about_its_size); caps on the zip, a
-member and the total (test_upload_caps, test_upload_too_many_members); a weights file over a
-lowered cap (test_oversize_weights_checked_before_reading); truncated, random and
+member and the total (test_upload_caps, test_upload_too_many_members); a weights file one
+byte over the cap (test_oversize_weights_checked_before_reading); truncated, random and
 inconsistent safetensors headers (test_truncated_*, test_not_safetensors,
 test_inconsistent_header); a tensor of the wrong shape, dtype or name (test_wrong_*,
 test_extra_tensor); NaN/Inf in model.safetensors (test_non_finite_weight); config vocab_size

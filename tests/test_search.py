@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attnviz.search import beam_search, forced_decode, greedy_search
+from attnviz.search import NodeStatus, beam_search, forced_decode, greedy_search
 from attnviz.synthetic import reversal_pairs
 
 SENTENCES = ["a b c d", "q w e r t y", "z z y", "h e l l o w o r l d"]
@@ -73,13 +73,13 @@ def test_finished_leaves_of_the_beam_tree_are_the_n_best(model_and_tokens):
     model, sources = model_and_tokens
     for src in sources:
         result = beam_search(model, src, beam_size=4)
-        paths = {path_to(n.id, result.tree) for n in result.tree if n.status == "finished"}
+        paths = {path_to(n.id, result.tree) for n in result.tree if n.status == NodeStatus.FINISHED}
         assert paths == {tuple(h.tokens) for h in result.hypotheses}
         statuses = {n.status for n in result.tree}
-        assert "pruned" in statuses and "kept" in statuses
+        assert NodeStatus.PRUNED in statuses and NodeStatus.KEPT in statuses
         children = {n.parent for n in result.tree}
         for node in result.tree:
-            if node.status in ("pruned", "finished"):
+            if node.status in (NodeStatus.PRUNED, NodeStatus.FINISHED):
                 assert node.id not in children
 
 
@@ -88,8 +88,8 @@ def test_tree_nodes_carry_cumulative_logprobs(model_and_tokens):
     tree = beam_search(model, sources[0], beam_size=3).tree
     nodes = {n.id: n for n in tree}
     for node in tree:
-        before = nodes[node.parent].cumulative if node.parent != -1 else 0.0
-        assert node.cumulative == pytest.approx(before + node.logprob, abs=1e-5)
+        before = nodes[node.parent].cumulative_logprob if node.parent != -1 else 0.0
+        assert node.cumulative_logprob == pytest.approx(before + node.logprob, abs=1e-5)
 
 
 def test_continuation_from_a_forced_prefix(model_and_tokens, reversal_model):

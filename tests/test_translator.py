@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 import attnviz
+from attnviz.model import AttentionRNN
 from attnviz.translator import Translator
 
 
@@ -68,6 +70,16 @@ def test_long_input_is_truncated_and_says_so(reversal_translator):
     assert len(t.source_pieces) == reversal_translator.config.max_src_len
     with pytest.raises(attnviz.InputError, match="limit"):
         reversal_translator.translate(text, strict=True)
+
+
+def test_input_ids_end_with_the_models_own_eos(reversal_model):
+    """The special ids come from the model's config (a model imported from another toolkit
+    may reserve other ids than attnviz's tokenizer)."""
+    model, tokenizer = reversal_model
+    other = Translator(AttentionRNN(dataclasses.replace(model.config, eos_id=7)), tokenizer)
+    source, _ = other.source_ids("a b")
+    assert source[-1] == 7 and 3 not in source
+    assert other.target_ids("b a")[-1] == 7
 
 
 def test_unseen_characters_survive(reversal_translator):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 
+from ..search import NodeStatus
 from .compare import Panel, side_by_side_heatmaps
 from .style import CHOSEN_COLOR, FONT_SIZE, display_token, escaped
 
@@ -16,10 +17,10 @@ if TYPE_CHECKING:
 
 # status -> (legend label, colour, marker symbol): told apart by colour and by shape.
 STATUS_STYLE = {
-    "kept": ("kept (expanded further)", "#1f77b4", "circle"),
-    "finished": ("finished (a complete hypothesis)", "#2ca02c", "star"),
-    "stopped": ("stopped (in the beam at the length limit)", "#ff7f0e", "diamond"),
-    "pruned": ("pruned (fell out of the beam)", "#7f7f7f", "x"),
+    NodeStatus.KEPT: ("kept (expanded further)", "#1f77b4", "circle"),
+    NodeStatus.FINISHED: ("finished (a complete hypothesis)", "#2ca02c", "star"),
+    NodeStatus.STOPPED: ("stopped (in the beam at the length limit)", "#ff7f0e", "diamond"),
+    NodeStatus.PRUNED: ("pruned (fell out of the beam)", "#7f7f7f", "x"),
 }
 STEP_PX = 110  # horizontal room per step: the marker and its piece
 NODE_PX = 26  # vertical room per node
@@ -92,7 +93,7 @@ def _edges(nodes: Sequence[BeamNode], position: dict) -> go.Scatter:
     )
 
 
-def _nodes(nodes: Sequence[BeamNode], position: dict, status: str) -> go.Scatter:
+def _nodes(nodes: Sequence[BeamNode], position: dict, status: NodeStatus) -> go.Scatter:
     label, color, symbol = STATUS_STYLE[status]
     chosen = [n for n in nodes if n.status == status]
     return go.Scatter(

@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 import torch
 
+from ..checkpoint import CONFIG_FILE
 from ..errors import InputError
 from ..translator import Score, Translation, Translator, load
 from .messages import warn
@@ -24,7 +25,7 @@ def models_dir() -> Path:
 def bundled_models() -> list[str]:
     """Names of the checkpoint folders, the default model first."""
     folder = models_dir()
-    names = sorted(p.parent.name for p in folder.glob("*/config.json"))
+    names = sorted(p.parent.name for p in folder.glob(f"*/{CONFIG_FILE}"))
     return sorted(names, key=lambda n: n != DEFAULT_MODEL)
 
 
