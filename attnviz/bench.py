@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from .alignment_matrix import alignment_matrix
+from .figures.heatmap import alignment_heatmap
 from .model import AttentionRNN, ModelConfig
 from .tokenize import train_tokenizer
 from .translator import Translator, load
@@ -126,8 +128,6 @@ def time_align_figures(
 ) -> list[Timing]:
     """Time building the Align view's figure (word heatmap with hard-alignment overlay) of
     each sentence's beam-5 translation: the work of one redraw, decoding excluded."""
-    from .ui.align_view import heatmap  # imported here: it needs Streamlit
-
     timings = []
     for words, sentence in zip(SENTENCE_WORDS, sentences, strict=True):
         pieces = len(translator.source_ids(sentence)[0])
@@ -137,7 +137,9 @@ def time_align_figures(
         timings.append(
             time_call(
                 f"Align figure {words} words ({shape}), word heatmap + links",
-                lambda t=translation: heatmap(t, translator.name, by_words=True, overlay=True),
+                lambda t=translation: alignment_heatmap(
+                    alignment_matrix(t, "words", links=True), translator.name, t.beam_size
+                ),
                 runs,
             )
         )
