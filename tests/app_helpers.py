@@ -9,6 +9,8 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
+from streamlit.delta_generator import DeltaGenerator
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,3 +63,17 @@ def plotly_array(value: dict | list) -> np.ndarray:
         shape = value.get("shape")
         return flat.reshape([int(n) for n in shape.split(",")]) if shape else flat
     return np.asarray(value)
+
+
+def record_downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[str, object]]:
+    """From now on, every download button the app offers, by label: (file name, data). The
+    data is what the button was given: bytes, text, or the callable that makes the file."""
+    offered: dict[str, tuple[str, object]] = {}
+    original = DeltaGenerator.download_button
+
+    def download_button(self, label, data, file_name=None, *args, **kwargs):
+        offered[label] = (file_name, data)
+        return original(self, label, data, file_name, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaGenerator, "download_button", download_button)
+    return offered
