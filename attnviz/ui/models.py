@@ -17,7 +17,6 @@ from .messages import warn
 __all__ = [
     "PickedModel",
     "bundled_models",
-    "get_translator",
     "models_dir",
     "picked",
     "score_cached",

@@ -42,6 +42,7 @@ __all__ = [
     "VIEW_URL_KEYS",
     "WHAT_IF",
     "flag",
+    "forget",
     "init_from_url",
     "int_in",
     "keep_in_url",
@@ -119,3 +120,11 @@ def keep_in_url(view: str) -> None:
     kept = {*SHARED_URL_KEYS, *VIEW_URL_KEYS[view]}
     for key in [k for k in st.query_params if k not in kept]:
         del st.query_params[key]
+
+
+def forget(*keys: str) -> None:
+    """Drop widget values from the session and the URL: their widgets start from their
+    defaults again (state that belonged to something that changed)."""
+    for key in keys:
+        st.session_state.pop(key, None)
+        st.query_params.pop(key, None)

@@ -17,7 +17,7 @@ from .downloads import download_row, file_stem, show_figure
 from .inputs import MAX_CHARS, beam_input, sentence_input
 from .messages import warn
 from .models import PickedModel, score_cached, translation_or_message
-from .state import EDIT, REPLACEMENT, TARGET, WHAT_IF, init_from_url, to_url
+from .state import EDIT, REPLACEMENT, TARGET, WHAT_IF, forget, init_from_url, to_url
 
 __all__ = ["probability_table", "render", "replacement_pieces", "target_input"]
 
@@ -35,9 +35,7 @@ def target_input(sentence: str, default: str) -> str:
     st.session_state.setdefault(SENTENCE, sentence)  # a link's target belongs to its text
     if st.session_state[SENTENCE] != sentence:
         st.session_state[TARGET] = default
-        for key in (EDIT, REPLACEMENT):
-            st.session_state.pop(key, None)
-            st.query_params.pop(key, None)
+        forget(EDIT, REPLACEMENT)
     elif st.session_state.get(FOLLOWED) == st.session_state[TARGET]:
         st.session_state[TARGET] = default
     st.session_state[SENTENCE] = sentence
