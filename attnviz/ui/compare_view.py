@@ -196,17 +196,17 @@ def render(model: PickedModel) -> None:
     numeric = {c: NUMBER for c in table.columns if table[c].dtype.kind == "f"}
     st.dataframe(table, hide_index=True, column_config=numeric, key="compare-table")
     explain(runs, target, task, pair)
-    members = family.members
-    pairwise = pd.DataFrame(jsd, index=members, columns=members)
+    names = family.members
+    pairwise = pd.DataFrame(jsd, index=names, columns=names)
     st.caption("Mean JSD (bits) between each pair of models on the shared target:")
-    st.dataframe(pairwise, column_config=dict.fromkeys(members, NUMBER), key="compare-jsd")
+    st.dataframe(pairwise, column_config=dict.fromkeys(names, NUMBER), key="compare-jsd")
     numbers = {
         "family": family.name,
         "source": text,
         "shared_target": target,
         "gold": pair,
         "table": table.to_dict(orient="records"),
-        "jsd_bits": {"models": members, "matrix": jsd},
+        "jsd_bits": {"models": names, "matrix": jsd},
         "attention": {
             r.model: {
                 "source_pieces": r.translation.source_pieces,
