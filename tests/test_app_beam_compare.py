@@ -12,6 +12,7 @@ import pytest
 from app_helpers import PRETRAINED, add_model, figure_specs, figure_titled, plotly_array, run_app
 from streamlit.testing.v1 import AppTest
 
+from attnviz import scorer_lab
 from attnviz.analysis import attention_entropy
 from attnviz.attention import SCORERS
 from attnviz.figures.beam import first_divergence
@@ -153,6 +154,17 @@ def test_compare_finds_the_reversal_family_and_tabulates_it(models):
     bleu = [card["metrics"]["reversal"]["greedy"]["bleu"] for card in cards]
     assert list(table["test BLEU reversal (greedy)"]) == bleu
     assert table["mean JSD to the others (bits)"].between(0, 1).all()
+
+
+def test_compare_computes_the_agreement_of_each_pair_once_per_rerun(models, monkeypatch):
+    for name in REVERSAL:
+        add_model(models, name)
+    pairs = []
+    original = scorer_lab.agreement
+    monkeypatch.setattr(scorer_lab, "agreement", lambda a, b: pairs.append(1) or original(a, b))
+    app = run_app(view="compare", model="reversal-dot", text="a b c d")
+    assert not app.exception
+    assert len(pairs) == len(REVERSAL) * (len(REVERSAL) - 1) // 2
 
 
 def test_compare_shows_every_head_of_the_multihead_model(models):
