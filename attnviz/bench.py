@@ -19,7 +19,9 @@ from pathlib import Path
 
 import torch
 
+from .alignment_matrix import alignment_matrix
 from .checkpoint import RECIPE_FILE
+from .figures.heatmap import alignment_heatmap
 from .model import AttentionRNN, ModelConfig
 from .tokenize import train_tokenizer
 from .translator import Translator, load
@@ -127,8 +129,6 @@ def time_align_figures(
 ) -> list[Timing]:
     """Time building the Align view's figure (word heatmap with hard-alignment overlay) of
     each sentence's beam-5 translation: the work of one redraw, decoding excluded."""
-    from .ui.align_view import heatmap  # imported here: it needs Streamlit
-
     timings = []
     for words, sentence in zip(SENTENCE_WORDS, sentences, strict=True):
         pieces = len(translator.source_ids(sentence)[0])
@@ -138,7 +138,9 @@ def time_align_figures(
         timings.append(
             time_call(
                 f"Align figure {words} words ({shape}), word heatmap + links",
-                lambda t=translation: heatmap(t, translator.name, by_words=True, overlay=True),
+                lambda t=translation: alignment_heatmap(
+                    alignment_matrix(t, "words", links=True), translator.name, t.beam_size
+                ),
                 runs,
             )
         )

@@ -210,11 +210,14 @@ def card_aer(card: dict[str, Any]) -> float:
     return _card_number(_section(methods, DEFAULT_METHOD).get("aer"))
 
 
-def compare_table(runs: Sequence[MemberRun], pair: SyntheticPair | None) -> pd.DataFrame:
+def compare_table(
+    runs: Sequence[MemberRun], pair: SyntheticPair | None, divergence: np.ndarray
+) -> pd.DataFrame:
     """One row per member: model, scorer, translation, mean entropy, mean JSD to the other
-    members (on the shared target), AER on this sentence (when ``pair`` gives the gold) and
-    the card's test BLEU and gold-set AER. Columns that would be empty are left out."""
-    jsd = mean_to_others(divergence_matrix([r.shared for r in runs]))
+    members (on the shared target; ``divergence`` is the runs' :func:`divergence_matrix`),
+    AER on this sentence (when ``pair`` gives the gold) and the card's test BLEU and gold-set
+    AER. Columns that would be empty are left out."""
+    jsd = mean_to_others(divergence)
     rows = []
     for run, divergence in zip(runs, jsd, strict=True):
         row = {

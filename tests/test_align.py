@@ -34,11 +34,11 @@ from attnviz.align import (
     write_pharaoh,
     write_talp,
 )
+from attnviz.alignment_matrix import alignment_matrix
 from attnviz.errors import InputError
 from attnviz.synthetic import reversal_pairs
 from attnviz.tokenize import word_of_piece
 from attnviz.translator import Score
-from attnviz.ui.align_view import heatmap_data
 
 
 def test_source_pieces_sum_and_target_pieces_average():
@@ -130,11 +130,11 @@ def test_a_translation_cut_at_the_length_limit_keeps_its_last_piece_link(reversa
     assert not translation.finished and len(translation.target_pieces) == 3
     targets = {t for _, t in own_links(translation, unit="pieces")}
     assert targets == {0, 1, 2}
-    _, _, _, drawn = heatmap_data(translation, by_words=False, overlay=True)
+    drawn = alignment_matrix(translation, "pieces", links=True).links
     assert {t for _, t in drawn} == {0, 1, 2}  # the Align view's piece mode
     finished = reversal_translator.translate("a b c", beam_size=1)
     assert finished.finished
-    _, _, _, drawn = heatmap_data(finished, by_words=False, overlay=True)
+    drawn = alignment_matrix(finished, "pieces", links=True).links
     assert {t for _, t in drawn} == set(range(len(finished.target_pieces) - 1))
 
 

@@ -3,32 +3,26 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
+from app_helpers import PRETRAINED, add_model, figure_specs, record_downloads, run_app, url_value
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+import attnviz
+from attnviz.align import format_pharaoh
+from attnviz.alignment_matrix import alignment_matrix
 
 
 @pytest.fixture
 def models(reversal_checkpoint, app_models) -> Path:
-    shutil.copytree(reversal_checkpoint, app_models / "reversal-additive")
+    add_model(app_models, "reversal-additive", reversal_checkpoint)
     return app_models
 
 
-def run_app(**query: str) -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=60)
-    for key, value in query.items():
-        app.query_params[key] = value
-    return app.run()
-
-
 def heatmap_spec(app: AppTest) -> dict:
-    charts = app.get("plotly_chart")
-    assert len(charts) == 1
-    return json.loads(charts[0].proto.spec)
+    (spec,) = figure_specs(app)
+    return spec
 
 
 def test_align_view_translates_and_draws_the_heatmap(models):
@@ -38,7 +32,7 @@ def test_align_view_translates_and_draws_the_heatmap(models):
     spec = heatmap_spec(app)
     assert spec["data"][0]["type"] == "heatmap"
     assert spec["layout"]["xaxis"]["ticktext"] == ["a", "b", "c", "d", "&lt;/s&gt;"]
-    assert app.query_params["text"] == ["a b c d"] or app.query_params["text"] == "a b c d"
+    assert url_value(app, "text") == "a b c d"
 
 
 def test_url_reproduces_the_view(models):
@@ -84,13 +78,38 @@ def test_picking_an_example_fills_the_text_box(models):
     app = run_app()
     app.selectbox(key="example").select("Where do you live?").run()
     assert app.text_area(key="text").value == "Where do you live?"
-    assert app.query_params["text"] in ("Where do you live?", ["Where do you live?"])
+    assert url_value(app, "text") == "Where do you live?"
 
 
 def test_hard_alignment_overlay_marks_the_mirrored_words(models):
     spec = heatmap_spec(run_app(text="a b c d", unit="words", links="1"))
     overlay = spec["data"][1]
     assert list(zip(overlay["x"], overlay["y"], strict=True)) == [(3, 0), (2, 1), (1, 2), (0, 3)]
+
+
+def test_align_exports_word_links_as_pharaoh_and_piece_links_in_their_own_file(models, monkeypatch):
+    downloads = record_downloads(monkeypatch)
+    app = run_app(text="ab cd e", unit="pieces")
+    assert not app.exception
+    translation = attnviz.load(models / "reversal-additive").translate("ab cd e", beam_size=5)
+    words = alignment_matrix(translation, "words", links=True)
+    pieces = alignment_matrix(translation, "pieces", links=True)
+    assert len(translation.source_pieces) > len(translation.source_words)  # they differ here
+    name, text = downloads["Pharaoh word links"]
+    assert name == "align-reversal-additive-words.align"
+    assert text() == format_pharaoh(words.links) + "\n"
+    assert all(s < len(words.source) and t < len(words.target) for s, t in words.links)
+    name, text = downloads["Piece links"]
+    assert name == "align-reversal-additive-piece-links.txt"
+    assert text() == format_pharaoh(pieces.links) + "\n"
+    assert {downloads[f][0] for f in ("HTML", "JSON")} == {
+        "align-reversal-additive-pieces.html",
+        "align-reversal-additive-pieces.json",
+    }
+    downloads.clear()
+    app.radio(key="unit").set_value("words").run()
+    assert "Piece links" not in downloads and "Pharaoh word links" in downloads
+    assert downloads["HTML"][0] == "align-reversal-additive-words.html"
 
 
 def test_changing_only_the_display_does_not_decode_again(models, monkeypatch):
@@ -113,3 +132,33 @@ def test_messages_show_outside_text_literally():
     from attnviz.ui.messages import markdown_literal
 
     assert markdown_literal("*a* [l](x) <b>é") == r"\*a\* \[l\]\(x\) \<b\>é"
+
+
+def test_characters_the_model_never_saw_get_a_warning(models):
+    app = run_app(text="我喜欢猫")
+    assert not app.exception
+    (warning,) = [w.value.replace("\\", "") for w in app.warning]
+    assert "never saw 我 喜 欢 猫 in training" in warning and "CJK" in warning
+    assert heatmap_spec(app)  # still translated and drawn, with the warning above
+    assert not run_app(text="a b c").warning
+
+
+def test_each_model_offers_its_own_examples_in_its_source_language(app_models):
+    for name in ("dates-additive", "fr-en-additive"):
+        add_model(app_models, name)
+    cards = {
+        name: json.loads((PRETRAINED / name / "card.json").read_text(encoding="utf-8"))
+        for name in ("dates-additive", "fr-en-additive")
+    }
+    app = run_app(model="dates-additive")
+    dates = list(cards["dates-additive"]["examples"])
+    assert app.selectbox(key="example").options == dates
+    assert app.text_area(key="text").value == dates[0] and not app.warning
+    app.selectbox(key="model").select("fr-en-additive").run()
+    french = list(cards["fr-en-additive"]["examples"])
+    assert app.selectbox(key="example").options == french
+    assert app.text_area(key="text").value == french[0]  # the date was an example: replaced
+    app.text_area(key="text").input("Il fait froid.").run()
+    app.selectbox(key="model").select("dates-additive").run()
+    assert app.text_area(key="text").value == "Il fait froid."  # typed: kept, and warned
+    assert any("never saw" in w.value for w in app.warning)

@@ -3,17 +3,16 @@ and dates models; and the logic behind the comparison (attnviz.scorer_lab)."""
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from app_helpers import PRETRAINED, add_model, figure_specs, figure_titled, plotly_array, run_app
 from streamlit.testing.v1 import AppTest
-from test_app import run_app
 
+from attnviz import scorer_lab
 from attnviz.analysis import attention_entropy
 from attnviz.attention import SCORERS
 from attnviz.figures.beam import first_divergence
@@ -30,8 +29,6 @@ from attnviz.synthetic import gold_pair
 from attnviz.translator import load
 from attnviz.ui.beam_view import divergence_sentence
 
-ROOT = Path(__file__).resolve().parents[1]
-PRETRAINED = ROOT / "pretrained"
 REVERSAL = [f"reversal-{scorer}" for scorer in SCORERS]
 
 
@@ -40,39 +37,16 @@ def models(app_models) -> Path:
     return app_models
 
 
-def add(folder: Path, name: str, source: str | None = None) -> Path:
-    """Copy pretrained/<source> (default: <name>) into ``folder`` as ``name``."""
-    return shutil.copytree(
-        PRETRAINED / (source or name),
-        folder / name,
-        ignore=shutil.ignore_patterns("snapshots", "history.csv"),
-    )
-
-
-def decoded(array: dict | list) -> np.ndarray:
-    """A numeric array of a figure spec (Plotly writes numpy arrays as base64 typed arrays)."""
-    if isinstance(array, list):
-        return np.asarray(array)
-    shape = [int(n) for n in array["shape"].split(",")]
-    return np.frombuffer(base64.b64decode(array["bdata"]), array["dtype"]).reshape(shape)
-
-
 def figures(app: AppTest) -> dict[str, dict]:
     """Plotly figure specs on the page, by title."""
-    specs = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
-    return {spec["layout"]["title"]["text"]: spec for spec in specs}
-
-
-def figure_titled(app: AppTest, words: str) -> dict:
-    (spec,) = [spec for title, spec in figures(app).items() if words in title]
-    return spec
+    return {spec["layout"]["title"]["text"]: spec for spec in figure_specs(app)}
 
 
 # -- Beam search ----------------------------------------------------------------------------
 
 
 def test_beam_table_lists_the_n_best_with_their_log_probs(models):
-    add(models, "reversal-additive")
+    add_model(models, "reversal-additive")
     app = run_app(view="beam", model="reversal-additive", text="a b c d", beam="3")
     assert not app.exception
     table = app.dataframe[0].value
@@ -86,7 +60,7 @@ def test_beam_table_lists_the_n_best_with_their_log_probs(models):
 
 @pytest.mark.parametrize(("hyp", "shown"), [("2", 2), ("9", 2), ("x", 0)])
 def test_the_hypothesis_comes_from_the_url_clamped(models, hyp, shown):
-    add(models, "reversal-additive")
+    add_model(models, "reversal-additive")
     app = run_app(view="beam", model="reversal-additive", text="a b c d", beam="3", hyp=hyp)
     assert not app.exception
     assert app.selectbox(key="hyp").value == shown
@@ -100,7 +74,7 @@ def test_the_hypothesis_comes_from_the_url_clamped(models, hyp, shown):
 
 
 def test_beam_tree_has_one_marker_per_node_pruned_included(models):
-    add(models, "reversal-additive")
+    add_model(models, "reversal-additive")
     app = run_app(view="beam", model="reversal-additive", text="a b c d e", beam="4")
     expected = load(models / "reversal-additive").translate("a b c d e", beam_size=4, n_best=4)
     spec = figure_titled(app, "Beam tree")
@@ -111,7 +85,7 @@ def test_beam_tree_has_one_marker_per_node_pruned_included(models):
 
 
 def test_greedy_search_says_there_is_no_tree(models):
-    add(models, "reversal-additive")
+    add_model(models, "reversal-additive")
     app = run_app(view="beam", model="reversal-additive", text="a b c", beam="1")
     assert not app.exception
     assert any("greedy" in info.value and "no beam tree" in info.value for info in app.info)
@@ -120,7 +94,7 @@ def test_greedy_search_says_there_is_no_tree(models):
 
 
 def test_divergence_of_two_picked_hypotheses(models):
-    add(models, "reversal-additive")
+    add_model(models, "reversal-additive")
     app = run_app(
         view="beam", model="reversal-additive", text="a b c d", beam="3", diva="0", divb="2"
     )
@@ -131,11 +105,11 @@ def test_divergence_of_two_picked_hypotheses(models):
     assert any(said in t.value for t in app.text)
     spec = figure_titled(app, "after the divergence")
     heatmaps = [t for t in spec["data"] if t["type"] == "heatmap"]
-    np.testing.assert_allclose(decoded(heatmaps[1]["z"]), second.attention[start:], atol=1e-6)
+    np.testing.assert_allclose(plotly_array(heatmaps[1]["z"]), second.attention[start:], atol=1e-6)
 
 
 def test_beam_view_html_in_the_input_is_literal(models):
-    add(models, "reversal-additive")
+    add_model(models, "reversal-additive")
     app = run_app(view="beam", model="reversal-additive", text="<b>a</b> b", beam="2")
     assert not app.exception
     spec = figure_titled(app, "Beam tree")
@@ -162,7 +136,7 @@ def test_divergence_in_words():
 
 def test_compare_finds_the_reversal_family_and_tabulates_it(models):
     for name in REVERSAL:
-        add(models, name)
+        add_model(models, name)
     app = run_app(view="compare", model="reversal-dot", text="a b c d")
     assert not app.exception
     assert app.selectbox(key="family").value == "reversal"
@@ -182,9 +156,20 @@ def test_compare_finds_the_reversal_family_and_tabulates_it(models):
     assert table["mean JSD to the others (bits)"].between(0, 1).all()
 
 
+def test_compare_computes_the_agreement_of_each_pair_once_per_rerun(models, monkeypatch):
+    for name in REVERSAL:
+        add_model(models, name)
+    pairs = []
+    original = scorer_lab.agreement
+    monkeypatch.setattr(scorer_lab, "agreement", lambda a, b: pairs.append(1) or original(a, b))
+    app = run_app(view="compare", model="reversal-dot", text="a b c d")
+    assert not app.exception
+    assert len(pairs) == len(REVERSAL) * (len(REVERSAL) - 1) // 2
+
+
 def test_compare_shows_every_head_of_the_multihead_model(models):
     for name in REVERSAL:
-        add(models, name)
+        add_model(models, name)
     app = run_app(view="compare", model="reversal-dot", text="a b c")
     titles = list(figures(app))
     assert [t for t in titles if ", head" not in t] == [f"{m} ({m[9:]})" for m in REVERSAL]
@@ -192,12 +177,14 @@ def test_compare_shows_every_head_of_the_multihead_model(models):
     assert heads == [f"reversal-multihead (multihead), head {h} of 4" for h in range(1, 5)]
     expected = load(models / "reversal-multihead").translate("a b c", beam_size=5)
     spec = figure_titled(app, "head 3 of 4")
-    np.testing.assert_allclose(decoded(spec["data"][0]["z"]), expected.head_attention[2], atol=1e-6)
+    np.testing.assert_allclose(
+        plotly_array(spec["data"][0]["z"]), expected.head_attention[2], atol=1e-6
+    )
 
 
 def test_compare_without_a_family_says_so(models):
-    add(models, "reversal-additive")
-    add(models, "dates-dot")
+    add_model(models, "reversal-additive")
+    add_model(models, "dates-dot")
     app = run_app(view="compare", model="reversal-additive")
     assert not app.exception
     assert "No family" in app.info[0].value
@@ -205,8 +192,8 @@ def test_compare_without_a_family_says_so(models):
 
 def test_a_model_named_like_a_member_but_configured_otherwise_is_left_out(models):
     for name in REVERSAL[1:]:
-        add(models, name)
-    add(models, "reversal-dot", source="dates-dot")
+        add_model(models, name)
+    add_model(models, "reversal-dot", source="dates-dot")
     app = run_app(view="compare", model="reversal-general", text="a b c")
     assert not app.exception
     assert list(app.dataframe[0].value["model"]) == REVERSAL[1:]
@@ -216,8 +203,8 @@ def test_a_model_named_like_a_member_but_configured_otherwise_is_left_out(models
 
 
 def test_compare_warns_when_the_sentence_was_cut(models):
-    add(models, "reversal-dot")
-    add(models, "reversal-general")
+    add_model(models, "reversal-dot")
+    add_model(models, "reversal-general")
     app = run_app(view="compare", model="reversal-dot", text=" ".join("abcdefghij" * 4))
     assert not app.exception
     assert any("longer than these models read" in w.value for w in app.warning)
@@ -226,7 +213,7 @@ def test_compare_warns_when_the_sentence_was_cut(models):
 
 def test_family_from_the_url_and_the_dates_gold_alignment(models):
     for name in ("dates-dot", "dates-general", "reversal-dot", "reversal-general"):
-        add(models, name)
+        add_model(models, name)
     text = "Tuesday, 3 March 2009"
     app = run_app(view="compare", model="reversal-dot", family="dates", text=text)
     assert not app.exception

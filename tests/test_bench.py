@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -53,3 +55,20 @@ def test_training_throughput_figure(tiny_recipe):
     assert result["target_tokens_per_s_median"] > 0
     assert result["step_ms_p95"] >= result["step_ms_median"] > 0
     assert result["batch_target_tokens"] == 300 and result["steps"] == 3
+
+
+def test_the_align_figure_path_imports_no_streamlit(reversal_checkpoint):
+    """The bench times the library's figure work, not a Streamlit page."""
+    code = (
+        "import sys\n"
+        "from attnviz import bench\n"
+        "from attnviz.translator import load\n"
+        "timings = bench.time_align_figures(load(sys.argv[1]), bench.real_sentences(), True, 1)\n"
+        "assert len(timings) == 3, timings\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'streamlit')\n"
+        "assert not loaded, loaded[:5]\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(reversal_checkpoint)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -5,12 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from attnviz.export import figure_html
-from attnviz.figures.steps import (
-    output_text,
-    step_figure,
-    token_probability_figure,
-    topk_bars,
-)
+from attnviz.figures.probability import token_probability_figure
+from attnviz.figures.steps import output_text, step_figure, topk_bars
 from attnviz.figures.style import CHOSEN_COLOR
 from attnviz.translator import Candidate, Step
 

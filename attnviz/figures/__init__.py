@@ -8,20 +8,23 @@ heatmaps can be compared by eye.
 
 from .beam import beam_tree_figure, divergence_figure, first_divergence
 from .compare import Panel, side_by_side_heatmaps
-from .heatmap import attention_heatmap
-from .steps import step_figure, token_probability_figure
-from .style import COLOR_SCALE, display_token
+from .heatmap import alignment_heatmap, attention_heatmap
+from .probability import token_probability_figure
+from .steps import step_figure
+from .style import COLOR_SCALE, display_token, search_label
 from .training import read_history, training_curve
 
 __all__ = [
     "COLOR_SCALE",
     "Panel",
+    "alignment_heatmap",
     "attention_heatmap",
     "beam_tree_figure",
     "display_token",
     "divergence_figure",
     "first_divergence",
     "read_history",
+    "search_label",
     "side_by_side_heatmaps",
     "step_figure",
     "token_probability_figure",

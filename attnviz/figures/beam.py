@@ -15,6 +15,15 @@ from .style import CHOSEN_COLOR, FONT_SIZE, display_token, escaped
 if TYPE_CHECKING:
     from ..translator import BeamNode, Hypothesis
 
+__all__ = [
+    "STATUS_STYLE",
+    "beam_tree_figure",
+    "divergence_figure",
+    "first_divergence",
+    "hypothesis_path",
+    "tree_layout",
+]
+
 # status -> (legend label, colour, marker symbol): told apart by colour and by shape.
 STATUS_STYLE = {
     NodeStatus.KEPT: ("kept (expanded further)", "#1f77b4", "circle"),

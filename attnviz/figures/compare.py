@@ -12,6 +12,8 @@ from plotly.subplots import make_subplots
 
 from .style import CELL_PX, COLOR_SCALE, FONT_SIZE, MARGIN, display_token, escaped
 
+__all__ = ["Panel", "side_by_side_heatmaps"]
+
 LABEL_PX = 110  # room left of each panel for its target-token labels
 CAPTION_PX = 50  # room under the panels for their titles
 

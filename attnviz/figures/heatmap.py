@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
 
-from .style import CELL_PX, CHOSEN_COLOR, COLOR_SCALE, FONT_SIZE, MARGIN, display_token, escaped
+from .style import (
+    CELL_PX,
+    CHOSEN_COLOR,
+    COLOR_SCALE,
+    FONT_SIZE,
+    MARGIN,
+    display_token,
+    escaped,
+    search_label,
+)
+
+if TYPE_CHECKING:  # read by attribute only: drawing needs neither torch nor Streamlit
+    from ..alignment_matrix import AlignmentMatrix
+
+__all__ = ["alignment_heatmap", "attention_heatmap"]
 
 
 def attention_heatmap(
@@ -91,3 +106,11 @@ def attention_heatmap(
         font=dict(size=FONT_SIZE),
     )
     return figure
+
+
+def alignment_heatmap(matrix: AlignmentMatrix, model: str, beam_size: int) -> go.Figure:
+    """The Align view's figure: ``matrix`` (see :mod:`attnviz.alignment_matrix`) of the best
+    translation of ``model`` with beam ``beam_size``, its links outlined."""
+    unit = "word" if matrix.unit == "words" else "piece"
+    title = f"Attention of {model} ({search_label(beam_size)}), by {unit}"
+    return attention_heatmap(matrix.source, matrix.target, matrix.attention, title, matrix.links)

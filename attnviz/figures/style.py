@@ -5,6 +5,17 @@ from __future__ import annotations
 
 import html
 
+__all__ = [
+    "CELL_PX",
+    "CHOSEN_COLOR",
+    "COLOR_SCALE",
+    "FONT_SIZE",
+    "MARGIN",
+    "display_token",
+    "escaped",
+    "search_label",
+]
+
 COLOR_SCALE = "Blues"  # perceptually uniform, sequential; fixed to [0, 1] everywhere
 CELL_PX = 44  # rows and columns keep this readable minimum size; long inputs scroll
 MARGIN = dict(l=120, r=40, t=130, b=30)
@@ -23,3 +34,9 @@ def display_token(token: str) -> str:
 def escaped(text: str) -> str:
     """Any user-derived text (titles, hover) made literal for Plotly."""
     return html.escape(text, quote=False)
+
+
+def search_label(beam_size: int) -> str:
+    """How a figure names the search that made the translation it draws (the best
+    hypothesis): "greedy" or "beam 5, best"."""
+    return "greedy" if beam_size == 1 else f"beam {beam_size}, best"

@@ -19,6 +19,8 @@ import plotly.graph_objects as go
 from ..errors import CheckpointError
 from .style import FONT_SIZE, escaped
 
+__all__ = ["MAX_HISTORY_BYTES", "read_history", "snapshot_steps", "training_curve"]
+
 # history.csv columns drawn, with their legend names; BLEU on the left axis, losses on the right.
 CURVES = {"dev_bleu": "dev BLEU", "train_loss": "train loss", "dev_loss": "dev loss"}
 LOSSES = ("train_loss", "dev_loss")

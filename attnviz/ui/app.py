@@ -8,17 +8,32 @@ import streamlit as st
 
 from ..errors import CheckpointError
 from .messages import fail
-from .models import bundled_models, get_translator, models_dir
-from .state import init_from_url, one_of, to_url
+from .models import bundled_models, models_dir, picked
+from .state import (
+    ALIGN,
+    BEAM_SEARCH,
+    CHECKPOINT,
+    COMPARE,
+    MODEL,
+    STEP_THROUGH,
+    VIEW,
+    WHAT_IF,
+    init_from_url,
+    keep_in_url,
+    one_of,
+    to_url,
+)
 
-# URL value -> (label, module in attnviz.ui). Each module has render(translator, model).
+__all__ = ["VIEWS", "main"]
+
+# URL value -> (label, module in attnviz.ui). Each module has render(model: PickedModel).
 VIEWS = {
-    "align": ("Align", "align_view"),
-    "step": ("Step through", "step_view"),
-    "compare": ("Compare scorers", "compare_view"),
-    "beam": ("Beam search", "beam_view"),
-    "whatif": ("What-if", "whatif_view"),
-    "checkpoint": ("Checkpoint", "checkpoint_view"),
+    ALIGN: ("Align", "align_view"),
+    STEP_THROUGH: ("Step through", "step_view"),
+    COMPARE: ("Compare scorers", "compare_view"),
+    BEAM_SEARCH: ("Beam search", "beam_view"),
+    WHAT_IF: ("What-if", "whatif_view"),
+    CHECKPOINT: ("Checkpoint", "checkpoint_view"),
 }
 
 
@@ -32,15 +47,16 @@ def main() -> None:
             "`attnviz train pretrained/en-fr-additive/recipe.toml`."
         )
         return
-    init_from_url("view", "align", one_of(list(VIEWS)))
-    init_from_url("model", names[0], one_of(names))
-    view = st.sidebar.radio("View", list(VIEWS), format_func=lambda v: VIEWS[v][0], key="view")
-    model = st.sidebar.selectbox("Model", names, key="model")
-    to_url(view=view, model=model)
+    init_from_url(VIEW, ALIGN, one_of(list(VIEWS)))
+    init_from_url(MODEL, names[0], one_of(names))
+    view = st.sidebar.radio("View", list(VIEWS), format_func=lambda v: VIEWS[v][0], key=VIEW)
+    name = st.sidebar.selectbox("Model", names, key=MODEL)
+    to_url(**{VIEW: view, MODEL: name})
+    keep_in_url(view)
     try:
-        translator = get_translator(model)
+        model = picked(name)
     except CheckpointError as exc:
-        fail(f"{model} cannot be used: {exc}")
+        fail(f"{name} cannot be used: {exc}")
         return
     module = importlib.import_module(f"{__package__}.{VIEWS[view][1]}")
-    module.render(translator, model)
+    module.render(model)

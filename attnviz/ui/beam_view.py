@@ -8,11 +8,21 @@ import streamlit as st
 
 from ..figures.beam import beam_tree_figure, divergence_figure, first_divergence, hypothesis_path
 from ..figures.heatmap import attention_heatmap
-from ..translator import Hypothesis, Translation, Translator
+from ..translator import Hypothesis, Translation
 from .downloads import download_row, file_stem, show_figure
 from .inputs import MAX_BEAM, beam_input, sentence_input
-from .models import translation_or_message
-from .state import init_from_url, int_in, to_url
+from .models import PickedModel, translation_or_message
+from .state import (
+    BEAM_SEARCH,
+    DIVERGE_FIRST,
+    DIVERGE_SECOND,
+    HYPOTHESIS,
+    init_from_url,
+    int_in,
+    to_url,
+)
+
+__all__ = ["divergence_sentence", "nbest_table", "rank_picker", "render"]
 
 NUMBER = st.column_config.NumberColumn(format="%.3f")
 
@@ -56,14 +66,14 @@ def show_tree(translation: Translation, model: str, rank: int) -> None:
         hypothesis_path(translation.beam_tree, pieces),
     )
     show_figure(figure, key="beam-tree")
-    download_row(file_stem(model, "beam-tree"), key="beam-tree", figure=figure)
+    download_row(file_stem(BEAM_SEARCH, model, "tree"), key="beam-tree", figure=figure)
 
 
 def show_divergence(translation: Translation, model: str) -> None:
     count = len(translation.hypotheses)
     left, right = st.columns(2)
-    first = rank_picker("First hypothesis", "diva", 0, count, left)
-    second = rank_picker("Second hypothesis", "divb", 1, count, right)
+    first = rank_picker("First hypothesis", DIVERGE_FIRST, 0, count, left)
+    second = rank_picker("Second hypothesis", DIVERGE_SECOND, 1, count, right)
     a, b = translation.hypotheses[first], translation.hypotheses[second]
     start = first_divergence(a.pieces, b.pieces)
     if start is None:
@@ -78,7 +88,11 @@ def show_divergence(translation: Translation, model: str) -> None:
         f"Attention of {model} after the divergence: rank {first} and rank {second}",
     )
     show_figure(figure, key="beam-divergence")
-    download_row(file_stem(model, "beam-divergence"), key="beam-divergence", figure=figure)
+    download_row(
+        file_stem(BEAM_SEARCH, model, f"ranks-{first}-{second}"),
+        key="beam-divergence",
+        figure=figure,
+    )
 
 
 def divergence_sentence(first: Hypothesis, second: Hypothesis, start: int) -> str:
@@ -96,11 +110,12 @@ def divergence_sentence(first: Hypothesis, second: Hypothesis, start: int) -> st
     return f"{shared}; at step {start + 1} {wrote(first)} and {wrote(second)}."
 
 
-def render(translator: Translator, model: str) -> None:
+def render(picked: PickedModel) -> None:
     """The Beam search view for the chosen model."""
-    text = sentence_input()
+    text = sentence_input(picked.translator)
     beam = beam_input()
-    translation = translation_or_message(model, text, beam, n_best=beam, spinner="Searching…")
+    translation = translation_or_message(picked, text, beam, n_best=beam, spinner="Searching…")
+    model = picked.name
     if translation is None:
         return
     st.subheader("N-best list")
@@ -113,7 +128,7 @@ def render(translator: Translator, model: str) -> None:
     )
     st.caption("score: log-prob / length (pieces), which ranks the finished hypotheses.")
     count = len(translation.hypotheses)
-    rank = rank_picker("Hypothesis to show", "hyp", 0, count)
+    rank = rank_picker("Hypothesis to show", HYPOTHESIS, 0, count)
     hypothesis = translation.hypotheses[rank]
     st.text(hypothesis.text)
     figure = attention_heatmap(
@@ -124,7 +139,7 @@ def render(translator: Translator, model: str) -> None:
     )
     show_figure(figure, key="beam-heatmap")
     download_row(
-        file_stem(model, "beam"),
+        file_stem(BEAM_SEARCH, model, f"rank-{rank}"),
         key="beam",
         figure=figure,
         numbers=lambda: translation,

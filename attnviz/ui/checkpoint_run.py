@@ -5,7 +5,6 @@ AER against uploaded gold links."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import streamlit as st
 
@@ -31,9 +30,13 @@ from ..corpus_report import (
 )
 from ..errors import InputError
 from ..translator import Translator
+from .checkpoint_open import Opened
 from .downloads import download_row, file_stem
 from .inputs import MAX_CHARS
 from .messages import markdown_literal
+from .state import ALIGN, CHECKPOINT, TEXT, VIEW
+
+__all__ = ["render_run"]
 
 TABLE_KEY = "corpus_table"
 KINDS = {"sentences": "Sentences (one file)", "parallel": "Parallel set (source + reference)"}
@@ -43,16 +46,6 @@ FORMAT_NAMES = {
     "talp": "TALP (1-2 sure, 1p2 possible, 1-based)",
 }
 MAX_TEXT_MB = 10  # a text upload; MAX_LINES lines of text are far smaller
-
-
-@dataclass
-class Opened:
-    """The checkpoint the view shows. ``key`` names it in caches: the bundled model's name,
-    a folder's path and modification times, or an upload's SHA-256."""
-
-    key: str
-    translator: Translator
-    bundled: bool  # the sidebar's model, the one Align uses
 
 
 # -- cached work, per sentence: a progress bar can follow it, and files that share sentences
@@ -201,8 +194,8 @@ def open_in_align(sources: Sequence[str]) -> Callable[[], None]:
     def open_row() -> None:
         rows = st.session_state[TABLE_KEY].selection.rows
         if rows:
-            st.session_state["text"] = sources[rows[0]][:MAX_CHARS]
-            st.session_state["view"] = "align"
+            st.session_state[TEXT] = sources[rows[0]][:MAX_CHARS]
+            st.session_state[VIEW] = ALIGN
 
     return open_row
 
@@ -238,5 +231,5 @@ def render_run(opened: Opened, beam: int, model: str) -> None:
     )
     where = "" if opened.bundled else f" with the sidebar's model ({model})"
     st.caption(markdown_literal(f"Click a row to open its sentence in the Align view{where}."))
-    stem = file_stem(opened.translator.name, "run")
+    stem = file_stem(CHECKPOINT, opened.translator.name, "run", kind)
     download_row(stem, key="run", numbers=lambda: scores, table=table)

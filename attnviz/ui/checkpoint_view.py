@@ -1,141 +1,35 @@
-"""Checkpoint: open a checkpoint (the sidebar's, a folder on this machine, or an uploaded zip),
-read its card, config and training curve, watch attention form over its snapshots, and run a
-file through it (see checkpoint_run)."""
+"""Checkpoint: open a checkpoint (the sidebar's, a folder on this machine, or an uploaded zip;
+see checkpoint_open), read its training curve, card and config, watch attention form over its
+snapshots, and run a file through it (see checkpoint_run)."""
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from ..align import word_attention
-from ..checkpoint import (
-    CONFIG_FILE,
-    HISTORY_FILE,
-    WEIGHTS_FILE,
-    Checkpoint,
-    extract_upload,
-    load_snapshot,
-)
+from ..checkpoint import HISTORY_FILE, Checkpoint, load_snapshot
 from ..errors import CheckpointError, InputError
 from ..figures import attention_heatmap
+from ..figures.style import search_label
 from ..figures.training import read_history, snapshot_steps, training_curve
-from ..translator import Translation, Translator, load
-from .checkpoint_run import Opened, render_run
+from ..translator import Translation, Translator
+from .checkpoint_open import SOURCES, Opened, open_checkpoint
+from .checkpoint_run import render_run
 from .downloads import download_row, file_stem, show_figure
 from .inputs import beam_input, sentence_input
 from .messages import markdown_literal
-from .state import init_from_url, one_of, to_url
+from .models import PickedModel
+from .state import CHECKPOINT, CHECKPOINT_SOURCE, SNAPSHOT, init_from_url, one_of, to_url
 
-SOURCES = {
-    "bundled": "The sidebar's model",
-    "path": "A folder on this machine",
-    "upload": "An uploaded zip",
-}
+__all__ = ["render", "render_card", "render_config", "render_curve", "render_snapshots"]
+
 FINAL = "final weights"  # not a valid snapshot label (it has a space), so never a clash
-UPLOAD_STATE = "ckpt_upload_held"  # this session's unpacked upload (not a widget)
 MAX_CARD_DEPTH = 4  # deeper parts of a card are left to the JSON viewer
-
-
-# -- opening a checkpoint -------------------------------------------------------------------
-
-
-@st.cache_resource(max_entries=8, show_spinner="Loading the checkpoint…")
-def load_folder(path: str, version: tuple) -> Translator:
-    """A checkpoint folder on this machine, loaded again when its files change (``version``)."""
-    return load(path)
-
-
-def folder_version(folder: Path) -> tuple:
-    """Modification times and sizes of the files that make the model."""
-    try:
-        stats = [os.stat(folder / name) for name in (CONFIG_FILE, WEIGHTS_FILE)]
-    except OSError:
-        return ()  # load() will say what is missing
-    return tuple((s.st_mtime_ns, s.st_size) for s in stats)
-
-
-def open_path(text: str) -> Opened:
-    """The checkpoint folder at ``text`` (CheckpointError when it is not one)."""
-    if "\x00" in text:
-        raise CheckpointError("the path holds a NUL character")
-    folder = Path(text.strip()).expanduser().resolve()
-    version = folder_version(folder)
-    return Opened(f"path:{folder}:{version}", load_folder(str(folder), version), bundled=False)
-
-
-@dataclasses.dataclass
-class HeldUpload:
-    """This session's unpacked upload: its folder lives as long as the session (the
-    TemporaryDirectory removes it when it is replaced or garbage-collected)."""
-
-    digest: str
-    folder: tempfile.TemporaryDirectory | None
-    translator: Translator | None
-    error: str | None
-
-
-def unpack(data: bytes, digest: str) -> HeldUpload:
-    """Unpack and load an uploaded zip (never unpickling); the error is kept, not raised."""
-    folder = tempfile.TemporaryDirectory(prefix="attnviz-upload-")
-    try:
-        translator = load(extract_upload(data, Path(folder.name)))
-    except CheckpointError as exc:
-        message = str(exc)
-        for prefix in {folder.name, str(Path(folder.name).resolve())}:
-            message = message.replace(prefix + os.sep, "")  # paths inside the zip are enough
-        folder.cleanup()
-        return HeldUpload(digest, None, None, message)
-    return HeldUpload(digest, folder, translator, None)
-
-
-def release_upload() -> None:
-    held = st.session_state.pop(UPLOAD_STATE, None)
-    if held is not None and held.folder is not None:
-        held.folder.cleanup()
-
-
-def open_upload(data: bytes) -> Opened:
-    """The uploaded zip's checkpoint, unpacked once per session and upload."""
-    digest = hashlib.sha256(data).hexdigest()
-    held = st.session_state.get(UPLOAD_STATE)
-    if held is None or held.digest != digest:
-        release_upload()
-        with st.spinner("Unpacking and checking the checkpoint…"):
-            held = st.session_state[UPLOAD_STATE] = unpack(data, digest)
-    if held.error is not None:
-        raise CheckpointError(held.error)
-    return Opened(f"upload:{digest}", held.translator, bundled=False)
-
-
-def open_checkpoint(translator: Translator, model: str, source: str) -> Opened | None:
-    """The checkpoint picked by ``source``; None (with a message) when there is none yet."""
-    if source == "bundled":
-        return Opened(model, translator, bundled=True)
-    if source == "path":
-        init_from_url("ckpt_path", "")
-        text = st.text_input("Checkpoint folder", key="ckpt_path", placeholder="~/runs/en-fr")
-        to_url(ckpt_path=text)
-        if not text.strip():
-            st.info("Type the path of a checkpoint folder (it holds config.json).")
-            return None
-        return open_path(text)
-    st.caption(
-        "An uploaded checkpoint cannot travel in a link: a link to this page opens the "
-        "upload box, and the zip must be uploaded again."
-    )
-    file = st.file_uploader("Checkpoint folder as a zip", type=["zip"], key="ckpt_zip")
-    if file is None:
-        release_upload()
-        return None
-    return open_upload(file.getvalue())
 
 
 # -- card, config, curve --------------------------------------------------------------------
@@ -250,7 +144,12 @@ def render_curve(checkpoint: Checkpoint) -> None:
     marks = snapshot_steps(checkpoint.snapshots)
     figure = training_curve(history, f"Training of {checkpoint.name}", marks)
     show_figure(figure, key="curve")
-    download_row(file_stem(checkpoint.name, "training"), key="curve", figure=figure, table=history)
+    download_row(
+        file_stem(CHECKPOINT, checkpoint.name, "training"),
+        key="curve",
+        figure=figure,
+        table=history,
+    )
 
 
 # -- snapshots ------------------------------------------------------------------------------
@@ -276,13 +175,13 @@ def render_snapshots(opened: Opened, beam: int) -> None:
     if not checkpoint.snapshots:
         return
     st.subheader("Attention forming during training")
-    text = sentence_input()
+    text = sentence_input(opened.translator)
     options = [*checkpoint.snapshots, FINAL]
-    init_from_url("snapshot", options[0], one_of(options))
-    if st.session_state["snapshot"] not in options:  # another checkpoint's snapshot
-        st.session_state["snapshot"] = options[0]
-    label = st.select_slider("Weights at", options, key="snapshot")
-    to_url(snapshot=label)
+    init_from_url(SNAPSHOT, options[0], one_of(options))
+    if st.session_state[SNAPSHOT] not in options:  # another checkpoint's snapshot
+        st.session_state[SNAPSHOT] = options[0]
+    label = st.select_slider("Weights at", options, key=SNAPSHOT)
+    to_url(**{SNAPSHOT: label})
     try:
         translator = (
             opened.translator
@@ -298,12 +197,11 @@ def render_snapshots(opened: Opened, beam: int) -> None:
     attention = word_attention(
         translation.attention, translation.source_word_of_piece, translation.target_word_of_piece
     )
-    search = "greedy" if beam == 1 else f"beam {beam}"
-    title = f"Attention of {checkpoint.name} at {label} ({search}), by word"
+    title = f"Attention of {checkpoint.name} at {label} ({search_label(beam)}), by word"
     figure = attention_heatmap(translation.source_words, translation.target_words, attention, title)
     show_figure(figure, key="snapshot_heatmap")
     download_row(
-        file_stem(checkpoint.name, label),
+        file_stem(CHECKPOINT, checkpoint.name, label, "words"),
         key="snapshot",
         figure=figure,
         numbers=lambda: translation,
@@ -313,17 +211,17 @@ def render_snapshots(opened: Opened, beam: int) -> None:
 # -- the view -------------------------------------------------------------------------------
 
 
-def render(translator: Translator, model: str) -> None:
-    """The Checkpoint view; ``translator`` is the sidebar's model, opened by default."""
-    init_from_url("ckpt", "bundled", one_of(list(SOURCES)))
+def render(model: PickedModel) -> None:
+    """The Checkpoint view; the sidebar's model is opened by default."""
+    init_from_url(CHECKPOINT_SOURCE, "bundled", one_of(list(SOURCES)))
     left, right = st.columns([3, 1])
     source = left.radio(
-        "Checkpoint", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="ckpt"
+        "Checkpoint", list(SOURCES), format_func=SOURCES.get, horizontal=True, key=CHECKPOINT_SOURCE
     )
     beam = beam_input(right)
-    to_url(ckpt=source)
+    to_url(**{CHECKPOINT_SOURCE: source})
     try:
-        opened = open_checkpoint(translator, model, source)
+        opened = open_checkpoint(model, source)
     except CheckpointError as exc:
         st.error(markdown_literal(f"Cannot open the checkpoint: {exc}"))
         return
@@ -337,4 +235,4 @@ def render(translator: Translator, model: str) -> None:
     render_snapshots(opened, beam)
     render_card(opened.translator.checkpoint)
     render_config(opened.translator.checkpoint)
-    render_run(opened, beam, model)
+    render_run(opened, beam, model.name)

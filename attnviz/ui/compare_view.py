@@ -20,32 +20,42 @@ from ..scorer_lab import (
     synthetic_task,
 )
 from ..synthetic import SyntheticPair, gold_pair
-from ..translator import Score, Translator
+from ..translator import Score
 from .downloads import download_row, file_stem, show_figure
 from .inputs import beam_input, sentence_input
 from .messages import fail, warn
-from .models import bundled_models, get_translator, models_dir, score_cached, translate_cached
-from .state import init_from_url, one_of, to_url
+from .models import (
+    PickedModel,
+    bundled_models,
+    models_dir,
+    picked,
+    score_cached,
+    translate_cached,
+    warn_if_unfit,
+)
+from .state import COMPARE, FAMILY, init_from_url, one_of, to_url
+
+__all__ = ["family_picker", "member_runs", "render"]
 
 NUMBER = st.column_config.NumberColumn(format="%.3f")
 
 
 def family_picker(choices: list[Family], model: str, container=st) -> Family:
     names = [f.name for f in choices]
-    init_from_url("family", default_family(choices, model), one_of(names))
-    if st.session_state.family not in names:  # the models folder changed since
-        st.session_state.family = default_family(choices, model)
+    init_from_url(FAMILY, default_family(choices, model), one_of(names))
+    if st.session_state[FAMILY] not in names:  # the models folder changed since
+        st.session_state[FAMILY] = default_family(choices, model)
     name = container.selectbox(
         "Family",
         names,
         format_func=lambda n: f"{n}-* ({len(choices[names.index(n)].members)} models)",
-        key="family",
+        key=FAMILY,
     )
-    to_url(family=name)
+    to_url(**{FAMILY: name})
     return choices[names.index(name)]
 
 
-def shared_score(model: str, text: str, target: str) -> Score | None:
+def shared_score(model: PickedModel, text: str, target: str) -> Score | None:
     """The forced decode of the shared target, None when it cannot be scored (empty)."""
     try:
         return score_cached(model, text, target)
@@ -54,29 +64,29 @@ def shared_score(model: str, text: str, target: str) -> Score | None:
 
 
 def member_runs(
-    family: Family, text: str, beam: int, pair: SyntheticPair | None
+    members: list[PickedModel], text: str, beam: int, pair: SyntheticPair | None
 ) -> tuple[list[MemberRun], str]:
     """Every member's translation and forced decodes, and the shared target (the first
     member's translation)."""
-    translations = [translate_cached(m, text, beam) for m in family.members]
+    translations = [translate_cached(m, text, beam) for m in members]
     target = translations[0].text
     runs = [
         MemberRun(
-            model=m,
+            model=m.name,
             translation=t,
             shared=shared_score(m, text, target),
             gold=score_cached(m, pair.source, pair.target) if pair else None,
-            card=get_translator(m).checkpoint.card,
+            card=m.translator.checkpoint.card,
         )
-        for m, t in zip(family.members, translations, strict=True)
+        for m, t in zip(members, translations, strict=True)
     ]
     return runs, target
 
 
-def family_gold(family: Family, text: str) -> tuple[str | None, SyntheticPair | None]:
+def family_gold(members: list[PickedModel], text: str) -> tuple[str | None, SyntheticPair | None]:
     """The synthetic task all members were trained on (from their recipes) and the gold
     translation and alignment of ``text`` in it, where known."""
-    tasks = {synthetic_task(get_translator(m).checkpoint.recipe) for m in family.members}
+    tasks = {synthetic_task(m.translator.checkpoint.recipe) for m in members}
     task = tasks.pop() if len(tasks) == 1 else None
     return task, gold_pair(task, text)
 
@@ -146,8 +156,8 @@ def explain(
     st.caption("Test BLEU (greedy) and gold-set AER come from each model's card.")
 
 
-def render(translator: Translator, model: str) -> None:
-    """The Compare scorers view."""
+def render(model: PickedModel) -> None:
+    """The Compare scorers view; the sidebar's model picks the family shown first."""
     found = families(models_dir(), bundled_models())
     choices = [f for f in found if len(f.members) >= 2]
     if not choices:
@@ -157,42 +167,45 @@ def render(translator: Translator, model: str) -> None:
             "additive, scaled_dot, multihead) whose configs agree apart from the scorer."
         )
         return
-    text = sentence_input()
     left, right = st.columns(2)
-    family = family_picker(choices, model, left)
+    family = family_picker(choices, model.name, left)
     beam = beam_input(right)
     for name, why in family.left_out.items():
         st.text(f"{name} is not compared: {why}.")  # folder names and errors, shown literally
     try:
-        task, pair = family_gold(family, text)
-        with st.spinner(f"Translating with {len(family.members)} models…"):
-            runs, target = member_runs(family, text, beam, pair)
-    except InputError as exc:
-        warn(str(exc))
-        return
+        members = [picked(name) for name in family.members]
     except CheckpointError as exc:
         fail(f"A model of this family cannot be used: {exc}")
         return
+    text = sentence_input(members[0].translator)
+    try:
+        task, pair = family_gold(members, text)
+        with st.spinner(f"Translating with {len(members)} models…"):
+            runs, target = member_runs(members, text, beam, pair)
+    except InputError as exc:
+        warn(str(exc))
+        return
     if any(r.translation.truncated for r in runs):
         st.warning("The sentence is longer than these models read; only its beginning was used.")
+    warn_if_unfit(members[0].translator, text)
     show_heatmaps(runs)
     st.subheader("Side by side in numbers")
-    table = compare_table(runs, pair)
+    jsd = divergence_matrix([r.shared for r in runs])
+    table = compare_table(runs, pair, jsd)
     numeric = {c: NUMBER for c in table.columns if table[c].dtype.kind == "f"}
     st.dataframe(table, hide_index=True, column_config=numeric, key="compare-table")
     explain(runs, target, task, pair)
-    jsd = divergence_matrix([r.shared for r in runs])
-    members = family.members
-    pairwise = pd.DataFrame(jsd, index=members, columns=members)
+    names = family.members
+    pairwise = pd.DataFrame(jsd, index=names, columns=names)
     st.caption("Mean JSD (bits) between each pair of models on the shared target:")
-    st.dataframe(pairwise, column_config=dict.fromkeys(members, NUMBER), key="compare-jsd")
+    st.dataframe(pairwise, column_config=dict.fromkeys(names, NUMBER), key="compare-jsd")
     numbers = {
         "family": family.name,
         "source": text,
         "shared_target": target,
         "gold": pair,
         "table": table.to_dict(orient="records"),
-        "jsd_bits": {"models": members, "matrix": jsd},
+        "jsd_bits": {"models": names, "matrix": jsd},
         "attention": {
             r.model: {
                 "source_pieces": r.translation.source_pieces,
@@ -204,5 +217,8 @@ def render(translator: Translator, model: str) -> None:
         },
     }
     download_row(
-        file_stem(family.name, "compare"), key="compare", numbers=lambda: numbers, table=table
+        file_stem(COMPARE, family.name, "pieces"),
+        key="compare",
+        numbers=lambda: numbers,
+        table=table,
     )

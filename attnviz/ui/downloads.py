@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -12,13 +13,27 @@ import streamlit as st
 
 from ..export import as_json, figure_html, table_csv
 
+__all__ = ["PLOTLY_CONFIG", "TextFile", "download_row", "file_stem", "show_figure"]
+
 # The in-app camera button saves PNG at twice the size (sharp on a projector); the
 # standalone HTML's saves SVG.
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
-def file_stem(*parts: str) -> str:
-    """A safe file name from model names and labels."""
+@dataclass(frozen=True)
+class TextFile:
+    """A plain-text export beside the usual ones (links...): its button label, file name, and
+    the text, made when the button is clicked."""
+
+    label: str
+    file_name: str
+    text: Callable[[], str]
+
+
+def file_stem(view: str, model: str, *details: str) -> str:
+    """A safe file name that says which view, model and unit (or step...) an export shows, so
+    that downloads from different views or settings do not overwrite each other."""
+    parts = (view, model, *details)
     return re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(parts)).strip("_")[:80] or "attnviz"
 
 
@@ -44,9 +59,9 @@ def download_row(
     figure: go.Figure | None = None,
     numbers: Callable[[], Any] | None = None,
     table: pd.DataFrame | None = None,
-    links: Callable[[], str] | None = None,
+    files: Sequence[TextFile] = (),
 ) -> None:
-    """Buttons for the exports a view offers (HTML of the figure, JSON, CSV, Pharaoh)."""
+    """Buttons for the exports a view offers (HTML of the figure, JSON, CSV, ``files``)."""
     buttons: list[tuple[str, Callable[[], str], str, str]] = []
     if figure is not None:
         buttons.append(("HTML", lambda: figure_html(figure, stem), f"{stem}.html", "text/html"))
@@ -54,8 +69,7 @@ def download_row(
         buttons.append(("JSON", lambda: as_json(numbers()), f"{stem}.json", "application/json"))
     if table is not None:
         buttons.append(("CSV", lambda: table_csv(table), f"{stem}.csv", "text/csv"))
-    if links is not None:
-        buttons.append(("Pharaoh links", links, f"{stem}.align", "text/plain"))
+    buttons += [(f.label, f.text, f.file_name, "text/plain") for f in files]
     for column, (label, data, name, mime) in zip(st.columns(len(buttons)), buttons, strict=True):
         column.download_button(
             label, data, file_name=name, mime=mime, key=f"{key}-{label}", on_click="ignore"

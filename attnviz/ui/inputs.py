@@ -1,5 +1,6 @@
 """The inputs several views share (the sentence, the beam size): one key each, so switching
-views keeps them, and each is mirrored in the URL."""
+views keeps them, and each is mirrored in the URL. Each model offers its own example
+sentences, in its own source language."""
 
 from __future__ import annotations
 
@@ -7,14 +8,24 @@ from pathlib import Path
 
 import streamlit as st
 
-from .state import init_from_url, int_in, to_url
+from ..translator import Translator
+from .state import BEAM, EXAMPLE, TEXT, init_from_url, int_in, to_url
+
+__all__ = ["MAX_BEAM", "MAX_CHARS", "beam_input", "examples", "sentence_input"]
 
 EXAMPLES_FILE = Path(__file__).resolve().parents[2] / "assets" / "examples.txt"
 MAX_CHARS = 10_000  # a pasted page still arrives; the model reads its first pieces and says so
 MAX_BEAM = 10
+OFFERED = "examples_offered"  # session key: the examples the picker offered on the last run
 
 
-def examples() -> list[str]:
+def examples(translator: Translator) -> list[str]:
+    """The sources of the examples of the model's card (sentences it was trained to
+    translate); without them, the English sentences of assets/examples.txt."""
+    card = translator.checkpoint.card if translator.checkpoint is not None else {}
+    found = card.get("examples") if isinstance(card, dict) else None
+    if isinstance(found, dict) and found:
+        return [str(source) for source in found]
     if not EXAMPLES_FILE.is_file():
         return ["The red car is fast."]
     return [line for line in EXAMPLES_FILE.read_text(encoding="utf-8").splitlines() if line]
@@ -22,30 +33,37 @@ def examples() -> list[str]:
 
 def use_example() -> None:
     """Copy the picked example into the text box (a callback runs before the next rerun)."""
-    if st.session_state.example:
-        st.session_state.text = st.session_state.example
+    if st.session_state[EXAMPLE]:
+        st.session_state[TEXT] = st.session_state[EXAMPLE]
 
 
-def sentence_input() -> str:
-    """Text box with example sentences; returns the sentence to translate."""
-    choices = examples()
-    init_from_url("text", choices[0])
-    text = st.text_area("Sentence to translate", max_chars=MAX_CHARS, key="text", height=80)
+def sentence_input(translator: Translator) -> str:
+    """Text box with the model's example sentences; returns the sentence to translate.
+
+    An example of the previous model is replaced by this model's first example when the
+    model changes: it was picked for the other model's source language."""
+    choices = examples(translator)
+    init_from_url(TEXT, choices[0])
+    offered = st.session_state.get(OFFERED, choices)
+    if st.session_state[TEXT] in offered and st.session_state[TEXT] not in choices:
+        st.session_state[TEXT] = choices[0]
+    st.session_state[OFFERED] = choices
+    text = st.text_area("Sentence to translate", max_chars=MAX_CHARS, key=TEXT, height=80)
     st.selectbox(
         "Or pick an example",
         choices,
         index=None,
-        placeholder="Example sentences",
-        key="example",
+        placeholder="Example sentences of this model",
+        key=EXAMPLE,
         on_change=use_example,
     )
-    to_url(text=text)
+    to_url(**{TEXT: text})
     return text
 
 
 def beam_input(container=st) -> int:
     """Beam size slider (1 = greedy search)."""
-    init_from_url("beam", 5, int_in(1, MAX_BEAM))
-    beam = container.slider("Beam size", 1, MAX_BEAM, key="beam")
-    to_url(beam=beam)
+    init_from_url(BEAM, 5, int_in(1, MAX_BEAM))
+    beam = container.slider("Beam size", 1, MAX_BEAM, key=BEAM)
+    to_url(**{BEAM: beam})
     return beam

@@ -7,6 +7,8 @@ import re
 
 import streamlit as st
 
+__all__ = ["fail", "markdown_literal", "warn"]
+
 _MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
 
 

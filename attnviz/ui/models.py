@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
@@ -10,11 +11,36 @@ import torch
 
 from ..checkpoint import CONFIG_FILE
 from ..errors import InputError
+from ..input_fit import input_fit
 from ..translator import Score, Translation, Translator, load
 from .messages import warn
 
+__all__ = [
+    "PickedModel",
+    "bundled_models",
+    "models_dir",
+    "picked",
+    "score_cached",
+    "translate_cached",
+    "translation_or_message",
+    "warn_if_unfit",
+]
+
 REPO_PRETRAINED = Path(__file__).resolve().parents[2] / "pretrained"
 DEFAULT_MODEL = "en-fr-additive"
+
+
+@dataclass(frozen=True)
+class PickedModel:
+    """A model of the models folder, loaded: ``name`` is its folder's name (what the pickers
+    show and the caches key on), ``translator`` the one shared by every session."""
+
+    name: str
+    translator: Translator
+
+
+# Cached results are keyed by the model's folder name: one translator per name and process.
+BY_NAME = {PickedModel: lambda model: model.name}
 
 
 def models_dir() -> Path:
@@ -40,24 +66,32 @@ def get_translator(name: str) -> Translator:
     return load(models_dir() / name)
 
 
-@st.cache_data(max_entries=512, show_spinner=False)
+def picked(name: str) -> PickedModel:
+    """The model of the models folder named ``name`` (CheckpointError when it cannot be used)."""
+    return PickedModel(name, get_translator(name))
+
+
+@st.cache_data(max_entries=512, show_spinner=False, hash_funcs=BY_NAME)
 def translate_cached(
-    name: str, text: str, beam_size: int, n_best: int = 1, prefix: tuple[str, ...] | None = None
+    model: PickedModel,
+    text: str,
+    beam_size: int,
+    n_best: int = 1,
+    prefix: tuple[str, ...] | None = None,
 ) -> Translation:
     """Translations by input, shared by sessions: changing only how a result is shown (words
     or pieces, the overlay) redraws it without decoding again. ``prefix``: forced pieces."""
-    translator = get_translator(name)
-    return translator.translate(text, beam_size=beam_size, n_best=n_best, prefix=prefix)
+    return model.translator.translate(text, beam_size=beam_size, n_best=n_best, prefix=prefix)
 
 
-@st.cache_data(max_entries=512, show_spinner=False)
-def score_cached(name: str, source: str, target: str | tuple[str, ...]) -> Score:
+@st.cache_data(max_entries=512, show_spinner=False, hash_funcs=BY_NAME)
+def score_cached(model: PickedModel, source: str, target: str | tuple[str, ...]) -> Score:
     """Forced decoding of ``target`` (text, or a tuple of pieces), shared by sessions."""
-    return get_translator(name).score(source, target)
+    return model.translator.score(source, target)
 
 
 def translation_or_message(
-    model: str,
+    model: PickedModel,
     text: str,
     beam_size: int,
     n_best: int = 1,
@@ -65,7 +99,8 @@ def translation_or_message(
     spinner: str = "Translating…",
 ) -> Translation | None:
     """The cached translation with a spinner while it is made; None after saying in the page
-    why there is none (empty text...). A source cut at the model's limit is said too."""
+    why there is none (empty text...). A source cut at the model's limit is said too, and
+    (unless a prefix continues an earlier result) characters the model never saw."""
     try:
         with st.spinner(spinner):
             translation = translate_cached(model, text, beam_size, n_best, prefix)
@@ -73,9 +108,18 @@ def translation_or_message(
         warn(str(exc))
         return None
     if translation.truncated:
-        limit = get_translator(model).config.max_src_len - 1
+        limit = model.translator.config.max_src_len - 1
         warn(
             f"The sentence is longer than this model reads ({limit} pieces); only its "
             "beginning was translated."
         )
+    if prefix is None:
+        warn_if_unfit(model.translator, text)
     return translation
+
+
+def warn_if_unfit(translator: Translator, text: str) -> None:
+    """A warning when ``text`` holds characters ``translator`` never saw in training."""
+    problem = input_fit(translator.tokenizer, text).warning()
+    if problem is not None:
+        warn(problem)

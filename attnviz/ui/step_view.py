@@ -14,23 +14,26 @@ import numpy as np
 import streamlit as st
 
 from ..figures.steps import step_figure
-from ..translator import Translation, Translator
+from ..figures.style import search_label
+from ..translator import Translation
 from .downloads import download_row, file_stem, show_figure
 from .inputs import beam_input, sentence_input
-from .models import translation_or_message
-from .state import init_from_url, to_url
+from .models import PickedModel, translation_or_message
+from .state import STEP, STEP_THROUGH, init_from_url, to_url
+
+__all__ = ["render", "step_numbers", "step_slider"]
 
 
 def step_slider(n_steps: int) -> int:
     """The 1-based step shown, from a slider mirrored in the URL (clamped to the output)."""
-    init_from_url("step", 1, int)  # garbage falls back to step 1
+    init_from_url(STEP, 1, int)  # garbage falls back to step 1
     # Clamped here, where the length is known: a link made for a longer translation (or a
     # hand-edited one) still opens on a real step.
-    st.session_state.step = min(max(int(st.session_state.step), 1), n_steps)
+    st.session_state[STEP] = min(max(int(st.session_state[STEP]), 1), n_steps)
     if n_steps > 1:  # a slider needs two distinct ends
-        st.slider("Decoding step", 1, n_steps, key="step")
-    to_url(step=st.session_state.step)
-    return st.session_state.step
+        st.slider("Decoding step", 1, n_steps, key=STEP)
+    to_url(**{STEP: st.session_state[STEP]})
+    return st.session_state[STEP]
 
 
 def step_numbers(translation: Translation, index: int) -> dict:
@@ -45,9 +48,9 @@ def step_numbers(translation: Translation, index: int) -> dict:
     }
 
 
-def render(translator: Translator, model: str) -> None:
+def render(model: PickedModel) -> None:
     """The Step-through view for the chosen model."""
-    text = sentence_input()
+    text = sentence_input(model.translator)
     beam = beam_input(st.columns(3)[0])
     translation = translation_or_message(model, text, beam)
     if translation is None:
@@ -59,17 +62,16 @@ def render(translator: Translator, model: str) -> None:
         "▶ Play (under the figure) runs through every step in the browser; the slider picks "
         "the step a link to this page opens on."
     )
-    search = "greedy" if beam == 1 else f"beam {beam}, best"
     figure = step_figure(
         translation.source_pieces,
         translation.target_pieces,
         translation.steps,
         step - 1,
-        f"{model} ({search})",
+        f"{model.name} ({search_label(beam)})",
     )
     show_figure(figure, key="step-figure")
     download_row(
-        file_stem(model, "step", str(step)),
+        file_stem(STEP_THROUGH, model.name, f"step-{step}"),
         key="step",
         figure=figure,
         numbers=lambda: step_numbers(translation, step - 1),

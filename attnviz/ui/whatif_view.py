@@ -10,32 +10,43 @@ import streamlit as st
 
 from ..errors import InputError
 from ..figures import attention_heatmap
-from ..figures.steps import SURPRISE, format_probability, token_probability_figure
+from ..figures.probability import SURPRISE, format_probability, token_probability_figure
 from ..tokenize import UNK_ID, WORD_START
 from ..translator import Score, Translator
 from .downloads import download_row, file_stem, show_figure
 from .inputs import MAX_CHARS, beam_input, sentence_input
 from .messages import warn
-from .models import score_cached, translation_or_message
-from .state import init_from_url, to_url
+from .models import PickedModel, score_cached, translation_or_message
+from .state import EDIT, REPLACEMENT, TARGET, WHAT_IF, forget, init_from_url, to_url
 
-FOLLOWED = "target_followed"  # session key: the model translation the target box last showed
+__all__ = ["probability_table", "render", "replacement_pieces", "target_input"]
+
+# Session keys (not widgets, never in the URL).
+FOLLOWED = "target_followed"  # the model translation the target box last showed
+SENTENCE = "target_sentence"  # the sentence the target, the edit and the replacement belong to
 
 
-def target_input(default: str) -> str:
-    """Target text box (key "target", in the URL). Until the person edits it, it follows
-    ``default``, the model's own translation of the current sentence and model."""
-    init_from_url("target", default)
-    if st.session_state.get(FOLLOWED) == st.session_state.target:
-        st.session_state.target = default
+def target_input(sentence: str, default: str) -> str:
+    """Target text box (in the URL). Until the person edits it, it follows ``default``, the
+    model's own translation of the current sentence and model. A target belongs to its
+    sentence: when the sentence changes, the target, the edited position and the replacement
+    start afresh (a target of another sentence would be scored as if it were this one's)."""
+    init_from_url(TARGET, default)
+    st.session_state.setdefault(SENTENCE, sentence)  # a link's target belongs to its text
+    if st.session_state[SENTENCE] != sentence:
+        st.session_state[TARGET] = default
+        forget(EDIT, REPLACEMENT)
+    elif st.session_state.get(FOLLOWED) == st.session_state[TARGET]:
+        st.session_state[TARGET] = default
+    st.session_state[SENTENCE] = sentence
     st.session_state[FOLLOWED] = default
     target = st.text_area(
         "Target: a reference or another translation (the model's own by default)",
         max_chars=MAX_CHARS,
-        key="target",
+        key=TARGET,
         height=80,
     )
-    to_url(target=target)
+    to_url(**{TARGET: target})
     return target
 
 
@@ -69,20 +80,20 @@ def replacement_pieces(translator: Translator, typed: str) -> list[str]:
 def edit_inputs(score: Score) -> tuple[int, str]:
     """(1-based position to replace, what to put there), both mirrored in the URL."""
     pieces, probs = score.target_pieces, np.exp(score.token_logprobs)
-    init_from_url("edit", 1, int)
-    st.session_state.edit = min(max(int(st.session_state.edit), 1), len(pieces))
-    init_from_url("replacement", "")
+    init_from_url(EDIT, 1, int)
+    st.session_state[EDIT] = min(max(int(st.session_state[EDIT]), 1), len(pieces))
+    init_from_url(REPLACEMENT, "")
     left, right = st.columns(2)
     position = left.selectbox(
         "Replace the piece at",
         range(1, len(pieces) + 1),
-        key="edit",
+        key=EDIT,
         format_func=lambda i: f"{i}: {pieces[i - 1]} (p = {format_probability(probs[i - 1])})",
     )
     typed = right.text_input(
-        "with (a word, or exact pieces with their ▁ mark)", max_chars=200, key="replacement"
+        "with (a word, or exact pieces with their ▁ mark)", max_chars=200, key=REPLACEMENT
     )
-    to_url(edit=position, replacement=typed)
+    to_url(**{EDIT: position, REPLACEMENT: typed})
     choices = score.steps[position - 1].candidates
     st.text(  # st.text: pieces are shown literally
         "The model's own top choices there: "
@@ -91,7 +102,7 @@ def edit_inputs(score: Score) -> tuple[int, str]:
     return position, typed.strip()
 
 
-def continuation(translator: Translator, model: str, text: str, beam: int, score: Score) -> None:
+def continuation(model: PickedModel, text: str, beam: int, score: Score) -> None:
     """Replace one piece of the target and show how the model goes on from there."""
     st.subheader("Edit a token and let the model continue")
     position, typed = edit_inputs(score)
@@ -99,7 +110,7 @@ def continuation(translator: Translator, model: str, text: str, beam: int, score
         st.info("Type a replacement to see how the model continues from it.")
         return
     try:
-        prefix = score.target_pieces[: position - 1] + replacement_pieces(translator, typed)
+        prefix = score.target_pieces[: position - 1] + replacement_pieces(model.translator, typed)
     except InputError as exc:
         warn(str(exc))
         return
@@ -114,11 +125,11 @@ def continuation(translator: Translator, model: str, text: str, beam: int, score
         continued.source_pieces,
         continued.target_pieces,
         continued.attention,
-        f"Attention of {model}, continuing after {len(prefix)} forced pieces",
+        f"Attention of {model.name}, continuing after {len(prefix)} forced pieces",
     )
     show_figure(figure, key="continued-heatmap")
     download_row(
-        file_stem(model, "whatif-continued"),
+        file_stem(WHAT_IF, model.name, f"continued-at-{position}"),
         key="continued",
         figure=figure,
         numbers=lambda: continued,
@@ -141,7 +152,11 @@ def forced_decoding(model: str, score: Score) -> None:
     with st.expander("Per-piece table"):
         st.dataframe(table, hide_index=True)
     download_row(
-        file_stem(model, "whatif"), key="whatif", figure=figure, numbers=lambda: score, table=table
+        file_stem(WHAT_IF, model, "target"),
+        key="whatif",
+        figure=figure,
+        numbers=lambda: score,
+        table=table,
     )
     heatmap = attention_heatmap(
         score.source_pieces,
@@ -152,19 +167,19 @@ def forced_decoding(model: str, score: Score) -> None:
     show_figure(heatmap, key="whatif-heatmap")
 
 
-def render(translator: Translator, model: str) -> None:
+def render(model: PickedModel) -> None:
     """The What-if view for the chosen model."""
-    text = sentence_input()
+    text = sentence_input(model.translator)
     beam = beam_input(st.columns(3)[0])
     own = translation_or_message(model, text, beam)
     if own is None:
         return
-    target = target_input(own.text)
+    target = target_input(text, own.text)
     try:
         with st.spinner("Scoring the target…"):
             score = score_cached(model, text, target)
     except InputError as exc:
         warn(str(exc))
         return
-    forced_decoding(model, score)
-    continuation(translator, model, text, beam, score)
+    forced_decoding(model.name, score)
+    continuation(model, text, beam, score)

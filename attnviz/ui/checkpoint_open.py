@@ -1,0 +1,128 @@
+"""Opening the checkpoint the Checkpoint view shows: the sidebar's model, a folder on this
+machine, or an uploaded zip (unpacked once per session, never unpickled)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from ..checkpoint import CONFIG_FILE, WEIGHTS_FILE, extract_upload
+from ..errors import CheckpointError
+from ..translator import Translator, load
+from .models import PickedModel
+from .state import CHECKPOINT_PATH, init_from_url, to_url
+
+__all__ = ["SOURCES", "Opened", "open_checkpoint", "open_path", "open_upload"]
+
+SOURCES = {
+    "bundled": "The sidebar's model",
+    "path": "A folder on this machine",
+    "upload": "An uploaded zip",
+}
+UPLOAD_STATE = "ckpt_upload_held"  # this session's unpacked upload (not a widget)
+
+
+@dataclasses.dataclass
+class Opened:
+    """The checkpoint the view shows. ``key`` names it in caches: the bundled model's name,
+    a folder's path and modification times, or an upload's SHA-256."""
+
+    key: str
+    translator: Translator
+    bundled: bool  # the sidebar's model, the one Align uses
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the checkpoint…")
+def load_folder(path: str, version: tuple) -> Translator:
+    """A checkpoint folder on this machine, loaded again when its files change (``version``)."""
+    return load(path)
+
+
+def folder_version(folder: Path) -> tuple:
+    """Modification times and sizes of the files that make the model."""
+    try:
+        stats = [os.stat(folder / name) for name in (CONFIG_FILE, WEIGHTS_FILE)]
+    except OSError:
+        return ()  # load() will say what is missing
+    return tuple((s.st_mtime_ns, s.st_size) for s in stats)
+
+
+def open_path(text: str) -> Opened:
+    """The checkpoint folder at ``text`` (CheckpointError when it is not one)."""
+    if "\x00" in text:
+        raise CheckpointError("the path holds a NUL character")
+    folder = Path(text.strip()).expanduser().resolve()
+    version = folder_version(folder)
+    return Opened(f"path:{folder}:{version}", load_folder(str(folder), version), bundled=False)
+
+
+@dataclasses.dataclass
+class HeldUpload:
+    """This session's unpacked upload: its folder lives as long as the session (the
+    TemporaryDirectory removes it when it is replaced or garbage-collected)."""
+
+    digest: str
+    folder: tempfile.TemporaryDirectory | None
+    translator: Translator | None
+    error: str | None
+
+
+def unpack(data: bytes, digest: str) -> HeldUpload:
+    """Unpack and load an uploaded zip (never unpickling); the error is kept, not raised."""
+    folder = tempfile.TemporaryDirectory(prefix="attnviz-upload-")
+    try:
+        translator = load(extract_upload(data, Path(folder.name)))
+    except CheckpointError as exc:
+        message = str(exc)
+        for prefix in {folder.name, str(Path(folder.name).resolve())}:
+            message = message.replace(prefix + os.sep, "")  # paths inside the zip are enough
+        folder.cleanup()
+        return HeldUpload(digest, None, None, message)
+    return HeldUpload(digest, folder, translator, None)
+
+
+def release_upload() -> None:
+    held = st.session_state.pop(UPLOAD_STATE, None)
+    if held is not None and held.folder is not None:
+        held.folder.cleanup()
+
+
+def open_upload(data: bytes) -> Opened:
+    """The uploaded zip's checkpoint, unpacked once per session and upload."""
+    digest = hashlib.sha256(data).hexdigest()
+    held = st.session_state.get(UPLOAD_STATE)
+    if held is None or held.digest != digest:
+        release_upload()
+        with st.spinner("Unpacking and checking the checkpoint…"):
+            held = st.session_state[UPLOAD_STATE] = unpack(data, digest)
+    if held.error is not None:
+        raise CheckpointError(held.error)
+    return Opened(f"upload:{digest}", held.translator, bundled=False)
+
+
+def open_checkpoint(model: PickedModel, source: str) -> Opened | None:
+    """The checkpoint picked by ``source``; None (with a message) when there is none yet."""
+    if source == "bundled":
+        return Opened(model.name, model.translator, bundled=True)
+    if source == "path":
+        init_from_url(CHECKPOINT_PATH, "")
+        text = st.text_input("Checkpoint folder", key=CHECKPOINT_PATH, placeholder="~/runs/en-fr")
+        to_url(**{CHECKPOINT_PATH: text})
+        if not text.strip():
+            st.info("Type the path of a checkpoint folder (it holds config.json).")
+            return None
+        return open_path(text)
+    st.caption(
+        "An uploaded checkpoint cannot travel in a link: a link to this page opens the "
+        "upload box, and the zip must be uploaded again."
+    )
+    file = st.file_uploader("Checkpoint folder as a zip", type=["zip"], key="ckpt_zip")
+    if file is None:
+        release_upload()
+        return None
+    return open_upload(file.getvalue())
