@@ -32,6 +32,7 @@ def make_step(index: int, piece: str, heads: int = 1, candidates: tuple = ()) ->
         candidates=[Candidate(p, q, float(np.log(q))) for p, q in candidates],
         attention=head_attention.mean(axis=0),
         head_attention=head_attention,
+        energies=np.log(head_attention),
         context=np.linspace(-1.0, 2.0, 8) * (index + 1),
     )
 
