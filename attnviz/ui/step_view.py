@@ -16,6 +16,7 @@ import streamlit as st
 from ..figures.steps import step_figure
 from ..translator import Translation, Translator
 from .downloads import download_row, file_stem, show_figure
+from .explain_step import render as render_explanation
 from .inputs import beam_input, sentence_input
 from .models import translation_or_message
 from .state import init_from_url, to_url
@@ -74,3 +75,4 @@ def render(translator: Translator, model: str) -> None:
         figure=figure,
         numbers=lambda: step_numbers(translation, step - 1),
     )
+    render_explanation(translator, translation, step - 1, model)
