@@ -48,7 +48,8 @@ def explain_section(explanation: StepExplanation, model: str) -> None:
     st.text(
         "The softmax turns the scores into weights α_j: raise e to each score and divide by the "
         "total, so the weights are positive and sum to 1. A score larger by 1 gets about 2.7 "
-        "times the weight, so the largest score takes most of it."
+        "times the weight, so the largest score takes most of it. Only differences between "
+        "scores matter: adding the same number to every score leaves the weights unchanged."
     )
     st.latex(SOFTMAX_LATEX)
     for head in range(explanation.heads):
