@@ -52,6 +52,19 @@ class Keys(NamedTuple):
         return Keys(self.keys[:n], self.values[:n], self.mask[:n])
 
 
+class Attended(NamedTuple):
+    """One attention step.
+
+    context:  (batch, dim) the weighted sum of the values
+    weights:  (batch, heads, src_len) softmax of ``energies``: rows sum to 1, 0 at padding
+    energies: (batch, heads, src_len) the scorer's raw scores e_j, -inf at padding
+    """
+
+    context: Tensor
+    weights: Tensor
+    energies: Tensor
+
+
 class Scorer(nn.Module):
     """Base class. ``dim`` is both the decoder state size and the encoder memory size."""
 
@@ -81,10 +94,15 @@ class Scorer(nn.Module):
         returns context (batch, dim) and weights (batch, heads, src_len); each weight row sums
         to 1 and padded positions get exactly 0.
         """
-        scores = self.scores(query, keys)
-        scores = scores.masked_fill(~keys.mask.unsqueeze(1), float("-inf"))
-        weights = torch.softmax(scores, dim=-1)
-        return self.combine(weights, keys), weights
+        attended = self.attend(query, keys)
+        return attended.context, attended.weights
+
+    def attend(self, query: Tensor, keys: Keys) -> Attended:
+        """Attend once, keeping the energies the weights are the softmax of (shapes as in
+        :class:`Attended`)."""
+        energies = self.scores(query, keys).masked_fill(~keys.mask.unsqueeze(1), float("-inf"))
+        weights = torch.softmax(energies, dim=-1)
+        return Attended(self.combine(weights, keys), weights, energies)
 
     def combine(self, weights: Tensor, keys: Keys) -> Tensor:
         """weights: (batch, heads, src_len) -> context (batch, dim)."""

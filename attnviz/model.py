@@ -114,12 +114,15 @@ class StepOutput(NamedTuple):
     hidden:    (batch, dec_hidden) the new decoder state s_t
     context:   (batch, dec_hidden) the context vector c_t
     attention: (batch, heads, src_len) the weights that produced c_t
+    energies:  (batch, heads, src_len) the scorer's raw scores, ``attention`` is their softmax;
+               None when the attention was imposed
     """
 
     logprobs: Tensor
     hidden: Tensor
     context: Tensor
     attention: Tensor
+    energies: Tensor | None
 
 
 def gru_update(gates_in: Tensor, gates_hidden: Tensor, hidden: Tensor) -> Tensor:
@@ -282,15 +285,16 @@ class AttentionRNN(nn.Module):
                  asks "what if this step had looked elsewhere"); None to attend normally
         """
         emb = self.embed(prev)
+        energies = None
         if weights is None:
-            context, weights = self.scorer(hidden, encoded.keys)
+            context, weights, energies = self.scorer.attend(hidden, encoded.keys)
         else:
             context = self.scorer.combine(weights, encoded.keys)
         gates_in = self.gru_input(torch.cat([emb, context], dim=-1))
         new_hidden = gru_update(gates_in, self.gru_hidden(hidden), hidden)
         pre = torch.tanh(self.pre_output(torch.cat([new_hidden, context, emb], dim=-1)))
         logprobs = torch.log_softmax(self._step_logits(pre), dim=-1)
-        return StepOutput(logprobs, new_hidden, context, weights)
+        return StepOutput(logprobs, new_hidden, context, weights, energies)
 
     def forward(
         self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, return_attention: bool = False

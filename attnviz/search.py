@@ -34,6 +34,7 @@ class StepTrace:
     """What one decoding step of one hypothesis computed.
 
     attention:     (heads, src_len) weights that produced the context
+    energies:      (heads, src_len) the scorer's raw scores; ``attention`` is their softmax
     context:       (dec_hidden,) the context vector
     top_ids:       (k,) the k most likely next tokens, best first
     top_logprobs:  (k,) their log-probabilities
@@ -42,6 +43,7 @@ class StepTrace:
     token: int
     logprob: float
     attention: np.ndarray
+    energies: np.ndarray
     context: np.ndarray
     top_ids: np.ndarray
     top_logprobs: np.ndarray
@@ -116,10 +118,11 @@ def length_normalised(logprob: float, length: int, alpha: float) -> float:
 
 
 def _traces(out: StepOutput, top_k: int) -> tuple[np.ndarray, ...]:
-    """Per-row numpy copies of one step's attention, context and top-k."""
+    """Per-row numpy copies of one step's attention, energies, context and top-k."""
     top_lp, top_ids = out.logprobs.topk(top_k, dim=-1)
     return (
         out.attention.numpy(),
+        out.energies.numpy(),
         out.context.numpy(),
         top_ids.numpy(),
         top_lp.numpy(),
@@ -143,11 +146,13 @@ def forced_decode(
     k = min(top_k, model.config.vocab_size)
     for token in tgt_ids:
         out = model.decode_step(prev, hidden, encoded)
-        attention, context, top_ids, top_lp = _traces(out, k)
+        attention, energies, context, top_ids, top_lp = _traces(out, k)
         logprob = float(out.logprobs[0, token])
         total += logprob
         steps.append(
-            StepTrace(int(token), logprob, attention[0], context[0], top_ids[0], top_lp[0])
+            StepTrace(
+                int(token), logprob, attention[0], energies[0], context[0], top_ids[0], top_lp[0]
+            )
         )
         hidden = out.hidden
         prev = torch.tensor([int(token)])
@@ -169,9 +174,11 @@ def greedy_search(
     k = min(top_k, cfg.vocab_size)
     for _ in range(max_len):
         out = model.decode_step(prev, hidden, encoded)
-        attention, context, top_ids, top_lp = _traces(out, k)
+        attention, energies, context, top_ids, top_lp = _traces(out, k)
         token, logprob = int(top_ids[0, 0]), float(top_lp[0, 0])
-        steps.append(StepTrace(token, logprob, attention[0], context[0], top_ids[0], top_lp[0]))
+        steps.append(
+            StepTrace(token, logprob, attention[0], energies[0], context[0], top_ids[0], top_lp[0])
+        )
         tokens.append(token)
         total += logprob
         if token == cfg.eos_id:
@@ -226,7 +233,7 @@ def beam_search(
     for t in range(max_len):
         prev = torch.tensor([h.tokens[-1] if h.tokens else cfg.bos_id for h in live])
         out = model.decode_step(prev, hidden, encoded.first(len(live)))
-        attention, context, top_ids, top_lp = _traces(out, max(k_trace, k_expand))
+        attention, energies, context, top_ids, top_lp = _traces(out, max(k_trace, k_expand))
         if t < len(prefix):
             forced = int(prefix[t])
             cand_ids = np.array([[forced]])
@@ -257,6 +264,7 @@ def beam_search(
                 token,
                 lp,
                 attention[row],
+                energies[row],
                 context[row],
                 top_ids[row, :k_trace],
                 top_lp[row, :k_trace],

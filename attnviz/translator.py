@@ -54,6 +54,8 @@ class Step:
 
     attention:      (src_len,) mean over heads
     head_attention: (heads, src_len)
+    energies:       (heads, src_len) the scorer's raw scores; ``head_attention`` is their
+                    softmax (see :mod:`attnviz.explain`)
     context:        (dec_hidden,) the context vector the attention produced
     """
 
@@ -64,6 +66,7 @@ class Step:
     candidates: list[Candidate]
     attention: np.ndarray
     head_attention: np.ndarray
+    energies: np.ndarray
     context: np.ndarray
 
 
@@ -321,6 +324,7 @@ class Translator:
                     candidates=candidates,
                     attention=s.attention.mean(axis=0),
                     head_attention=s.attention,
+                    energies=s.energies,
                     context=s.context,
                 )
             )

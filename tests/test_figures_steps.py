@@ -28,6 +28,7 @@ def make_step(index: int, piece: str, heads: int = 1, candidates: tuple = ()) ->
         candidates=[Candidate(p, q, float(np.log(q))) for p, q in candidates],
         attention=head_attention.mean(axis=0),
         head_attention=head_attention,
+        energies=np.log(head_attention),
         context=np.linspace(-1.0, 2.0, 8) * (index + 1),
     )
 
@@ -107,3 +108,11 @@ def test_the_exported_page_waits_for_its_play_button():
     # Auto-play would run the frames on load, and heatmaps stay blank while it plays.
     page = figure_html(step_figure(SOURCE, TARGET, steps(), 0, "m"), "step")
     assert "addFrames" in page and "Plotly.animate(" not in page
+
+
+def test_the_step_figures_context_strip_has_a_colour_scale():
+    figure = step_figure(SOURCE, TARGET, steps(), 1, "model")
+    context = figure.data[2]
+    assert context.showscale is not False
+    assert context.colorbar.title.text == "value"
+    assert context.zmin == -context.zmax

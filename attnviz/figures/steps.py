@@ -26,6 +26,7 @@ CONTEXT_SCALE = "PuOr"  # diverging (context values have a sign); not red, which
 FRAME_MS = 900  # one step every 0.9 s: time to say it aloud in a classroom
 BAR_PX = 36
 STRIP_PX = 40
+CONTEXT_BAR_PX = 110  # the context strip's colour bar: long enough for three numbers
 TITLE_PX = 34  # a panel's title
 GAP_PX = 28  # between panels
 LINE_PX = 30  # one line of the output text
@@ -191,7 +192,15 @@ def _context_trace(step: Step, geo: _Geometry) -> go.Heatmap:
         zmin=-geo.context_limit,
         zmax=geo.context_limit,
         colorscale=CONTEXT_SCALE,
-        showscale=False,
+        colorbar=dict(  # taller than the strip, reaching into the bottom margin
+            title="value",
+            thickness=14,
+            lenmode="pixels",
+            len=CONTEXT_BAR_PX,
+            y=geo.bands["context"][1],
+            yanchor="top",
+            tickformat=".2g",
+        ),
         hovertemplate="dimension %{x}: %{z:.2f}<extra></extra>",
         xaxis="x3",
         yaxis="y3",

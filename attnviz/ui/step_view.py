@@ -17,6 +17,7 @@ from ..figures.steps import step_figure
 from ..figures.style import search_label
 from ..translator import Translation
 from .downloads import download_row, file_stem, show_figure
+from .explain_step import render as render_explanation
 from .inputs import beam_input, sentence_input
 from .models import PickedModel, translation_or_message
 from .state import STEP, STEP_THROUGH, init_from_url, to_url
@@ -76,3 +77,4 @@ def render(model: PickedModel) -> None:
         figure=figure,
         numbers=lambda: step_numbers(translation, step - 1),
     )
+    render_explanation(translator, translation, step - 1, model)
