@@ -8,14 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_app import run_app
-from test_app_step_whatif import array, chart, url
+from app_helpers import PRETRAINED, figure_titled, plotly_array, run_app, url_value
 
 import attnviz
 from attnviz.analysis import attribution, knock_out
 from attnviz.explain import SCORER_FORMULAS, explain_step, softmax_latex
-
-PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
 
 
 @pytest.fixture
@@ -52,22 +49,22 @@ def test_explain_this_step_shows_the_formula_and_the_recorded_numbers(models):
     assert f"e^{{{step.energies[0, j]:.2f}}}" in numbers and numbers.endswith(
         f"= {step.head_attention[0, j]:.2f}"
     )
-    spec = chart(app, "How reversal-additive computed step 2")
+    spec = figure_titled(app, "How reversal-additive computed step 2")
     scores, weights, context = spec["data"]
-    np.testing.assert_allclose(array(scores["y"]), step.energies[0], rtol=1e-6)
-    np.testing.assert_allclose(array(weights["y"]), step.head_attention[0], rtol=1e-6)
-    np.testing.assert_allclose(array(context["z"])[-1], step.context, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(plotly_array(scores["y"]), step.energies[0], rtol=1e-6)
+    np.testing.assert_allclose(plotly_array(weights["y"]), step.head_attention[0], rtol=1e-6)
+    np.testing.assert_allclose(plotly_array(context["z"])[-1], step.context, rtol=1e-5, atol=1e-6)
     table = app.dataframe[0].value
     assert list(table["piece"]) == translation.source_pieces
-    assert url(app, "explain") == "1"
+    assert url_value(app, "explain") == "1"
 
 
 def test_moving_the_slider_explains_the_new_step(models):
     translation = attnviz.load(models / "reversal-additive").translate("a b c d", beam_size=5)
     app = run_app(view="step", model="reversal-additive", text="a b c d", explain="1")
     app.slider(key="step").set_value(3).run()
-    spec = chart(app, "computed step 3")
-    np.testing.assert_allclose(array(spec["data"][0]["y"]), translation.steps[2].energies[0])
+    spec = figure_titled(app, "computed step 3")
+    np.testing.assert_allclose(plotly_array(spec["data"][0]["y"]), translation.steps[2].energies[0])
 
 
 def test_multi_head_is_explained_head_by_head(models):
@@ -79,7 +76,7 @@ def test_multi_head_is_explained_head_by_head(models):
     assert SCORER_FORMULAS["multihead"].score_latex in shown
     assert sum(line.startswith(r"\alpha^{(") for line in shown) == 4  # one softmax per head
     assert softmax_latex(explain_step(translator, translation, 0), 3) in shown
-    names = [trace["name"] for trace in chart(app, "computed step 1")["data"][:4]]
+    names = [trace["name"] for trace in figure_titled(app, "computed step 1")["data"][:4]]
     assert names == ["head 1", "head 2", "head 3", "head 4"]
 
 
@@ -91,13 +88,15 @@ def test_the_saliency_section_shows_attention_saliency_and_knock_out(models):
     assert not app.exception
     expected = attribution(translator, "a b c d", translation.target_pieces)
     knocked = knock_out(translator, "a b c d", translation.target_pieces)
-    spec = chart(app, "Attention and saliency of")
+    spec = figure_titled(app, "Attention and saliency of")
     attention, saliency = spec["data"]
-    np.testing.assert_allclose(array(attention["y"]), expected.attention[1], rtol=1e-5)
-    np.testing.assert_allclose(array(saliency["y"]), expected.saliency[1], rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(plotly_array(attention["y"]), expected.attention[1], rtol=1e-5)
+    np.testing.assert_allclose(
+        plotly_array(saliency["y"]), expected.saliency[1], rtol=1e-4, atol=1e-7
+    )
     assert f"Spearman ρ = {expected.spearman[1]:+.2f}" in spec["layout"]["title"]["text"]
     word = knocked.source_words[int(knocked.word[1])]
     sentence = next(t.value for t in app.text if t.value.startswith("Knocking out"))
     assert f"“{word}”" in sentence
     assert f"{knocked.prob[1]:.3f} to {knocked.knocked_prob[1]:.3f}" in sentence
-    assert url(app, "saliency") == "1"
+    assert url_value(app, "saliency") == "1"

@@ -11,16 +11,12 @@ import streamlit as st
 from ..analysis import Attribution, KnockOut, attribution, knock_out
 from ..explain import SOFTMAX_LATEX, StepExplanation, context_latex, explain_step, softmax_latex
 from ..figures.explain import saliency_figure, step_explanation_figure
-from ..translator import Translation, Translator
+from ..translator import Translation
 from .downloads import download_row, file_stem, show_figure
-from .models import get_translator
-from .state import flag, init_from_url, to_url
+from .models import BY_NAME, PickedModel
+from .state import EXPLAIN, SALIENCY, STEP_THROUGH, flag, init_from_url, to_url
 
 __all__ = ["evidence_cached", "render", "scores_table"]
-
-# Session keys and URL parameters of the two switches.
-EXPLAIN_KEY = "explain"
-EVIDENCE_KEY = "saliency"
 
 
 def scores_table(explanation: StepExplanation) -> pd.DataFrame:
@@ -74,7 +70,7 @@ def explain_section(explanation: StepExplanation, model: str) -> None:
         "of each of its numbers (scale on the right)."
     )
     download_row(
-        file_stem(model, "explain", str(explanation.index + 1)),
+        file_stem(STEP_THROUGH, model, "explain", f"step-{explanation.index + 1}"),
         key="explain",
         figure=figure,
         numbers=lambda: explanation,
@@ -82,17 +78,17 @@ def explain_section(explanation: StepExplanation, model: str) -> None:
     )
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=64, show_spinner=False, hash_funcs=BY_NAME)
 def evidence_cached(
-    model: str, source: str, target: tuple[str, ...]
+    model: PickedModel, source: str, target: tuple[str, ...]
 ) -> tuple[Attribution, KnockOut]:
     """Saliency beside attention and the knock-out of every step of ``target`` (pieces) by
     forced decoding, cached by input: one backward pass per target piece."""
-    translator = get_translator(model)
+    translator = model.translator
     return attribution(translator, source, target), knock_out(translator, source, target)
 
 
-def evidence_section(model: str, translation: Translation, index: int) -> None:
+def evidence_section(model: PickedModel, translation: Translation, index: int) -> None:
     """Attention beside gradient x input saliency for step ``index``, their rank correlation,
     and the chosen token's probability with its most attended source word knocked out."""
     st.text(
@@ -116,7 +112,7 @@ def evidence_section(model: str, translation: Translation, index: int) -> None:
         attributed.attention[index],
         attributed.saliency[index],
         float(attributed.spearman[index]),
-        f"Attention and saliency of “{piece}” (step {index + 1}), {model}",
+        f"Attention and saliency of “{piece}” (step {index + 1}), {model.name}",
     )
     show_figure(figure, key="saliency-figure")
     word = knocked.source_words[int(knocked.word[index])]
@@ -127,7 +123,7 @@ def evidence_section(model: str, translation: Translation, index: int) -> None:
     )
     st.caption(knock_out_reading(before, after))
     download_row(
-        file_stem(model, "saliency", str(index + 1)),
+        file_stem(STEP_THROUGH, model.name, "saliency", f"step-{index + 1}"),
         key="saliency",
         figure=figure,
         numbers=lambda: {"attribution": attributed, "knock_out": knocked, "step": index + 1},
@@ -143,22 +139,22 @@ def knock_out_reading(before: float, after: float) -> str:
     return "The probability did not fall: this token did not depend on the word it looked at most."
 
 
-def render(translator: Translator, translation: Translation, index: int, model: str) -> None:
+def render(model: PickedModel, translation: Translation, index: int) -> None:
     """Two switches under the step figure (mirrored in the URL), each showing its explanation
     of step ``index`` (0-based) only when on, so the view stays fast while stepping."""
-    init_from_url(EXPLAIN_KEY, False, flag)
-    init_from_url(EVIDENCE_KEY, False, flag)
+    init_from_url(EXPLAIN, False, flag)
+    init_from_url(SALIENCY, False, flag)
     left, right = st.columns(2)
     explain = left.toggle(
-        "Explain this step: scores → softmax → weights → context vector", key=EXPLAIN_KEY
+        "Explain this step: scores → softmax → weights → context vector", key=EXPLAIN
     )
     evidence = right.toggle(
-        "Does attention explain this output? Saliency and knock-out", key=EVIDENCE_KEY
+        "Does attention explain this output? Saliency and knock-out", key=SALIENCY
     )
-    to_url(**{EXPLAIN_KEY: explain, EVIDENCE_KEY: evidence})
+    to_url(**{EXPLAIN: explain, SALIENCY: evidence})
     if explain:
         st.subheader(f"Explain step {index + 1}")
-        explain_section(explain_step(translator, translation, index), model)
+        explain_section(explain_step(model.translator, translation, index), model.name)
     if evidence:
         st.subheader(f"Does attention explain step {index + 1}?")
         evidence_section(model, translation, index)

@@ -26,11 +26,13 @@ __all__ = [
     "DIVERGE_SECOND",
     "EDIT",
     "EXAMPLE",
+    "EXPLAIN",
     "FAMILY",
     "HYPOTHESIS",
     "LINKS",
     "MODEL",
     "REPLACEMENT",
+    "SALIENCY",
     "SHARED_URL_KEYS",
     "SNAPSHOT",
     "STEP",
@@ -61,14 +63,14 @@ SHARED_URL_KEYS = (VIEW, MODEL, TEXT, BEAM)
 
 # URL parameters of one view each.
 UNIT, LINKS = "unit", "links"
-STEP = "step"
+STEP, EXPLAIN, SALIENCY = "step", "explain", "saliency"
 FAMILY = "family"
 HYPOTHESIS, DIVERGE_FIRST, DIVERGE_SECOND = "hyp", "diva", "divb"
 TARGET, EDIT, REPLACEMENT = "target", "edit", "replacement"
 CHECKPOINT_SOURCE, CHECKPOINT_PATH, SNAPSHOT = "ckpt", "ckpt_path", "snapshot"
 VIEW_URL_KEYS = {
     ALIGN: (UNIT, LINKS),
-    STEP_THROUGH: (STEP,),
+    STEP_THROUGH: (STEP, EXPLAIN, SALIENCY),
     COMPARE: (FAMILY,),
     BEAM_SEARCH: (HYPOTHESIS, DIVERGE_FIRST, DIVERGE_SECOND),
     WHAT_IF: (TARGET, EDIT, REPLACEMENT),

@@ -77,4 +77,4 @@ def render(model: PickedModel) -> None:
         figure=figure,
         numbers=lambda: step_numbers(translation, step - 1),
     )
-    render_explanation(translator, translation, step - 1, model)
+    render_explanation(model, translation, step - 1)
