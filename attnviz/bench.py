@@ -155,10 +155,12 @@ def time_training(recipe_path: Path = FLAGSHIP_RECIPE, steps: int = 20) -> dict:
     are length-bucketed as in training; token ids are random, which does not change the work.
     """
     from .recipe import read_recipe
-    from .train import batch_loss, make_batch
+    from .training.batching import make_batch
+    from .training.step import train_step
 
     recipe = read_recipe(recipe_path)
     model = AttentionRNN(recipe.model_config(recipe.tokenizer.vocab_size)).train()
+    cfg = model.config
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.training.lr)
     rng = random.Random(0)
     rates, times = [], []
@@ -173,13 +175,16 @@ def time_training(recipe_path: Path = FLAGSHIP_RECIPE, steps: int = 20) -> dict:
             )
             for _ in range(rows)
         ]
-        batch = make_batch(pairs, 0, 2, 3)
+        batch = make_batch(pairs, cfg.pad_id, cfg.bos_id, cfg.eos_id)
         start = time.perf_counter()
-        loss, tokens = batch_loss(model, *batch, recipe.training.label_smoothing)
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.training.clip)
-        optimizer.step()
+        _, tokens = train_step(
+            model,
+            optimizer,
+            batch,
+            clip=recipe.training.clip,
+            label_smoothing=recipe.training.label_smoothing,
+            pad_id=cfg.pad_id,
+        )
         elapsed = time.perf_counter() - start
         if step >= 2:  # the first steps warm up allocators and caches
             rates.append(tokens / elapsed)
