@@ -171,6 +171,21 @@ def test_a_short_run_leaves_a_loadable_checkpoint(tmp_path):
     assert (folder / "recipe.toml").read_text() == recipe.text
 
 
+def test_a_run_stopped_by_its_time_budget_is_finished(tmp_path):
+    """The loop stops and the test sets are scored by one rule on one clock: the run that
+    ran out of time gets its test metrics, and resuming it trains no further step."""
+    path = write_small_recipe(tmp_path)
+    path.write_text(path.read_text().replace("max_steps = 2", "max_steps = 100000"))
+    recipe = read_recipe(path)
+    recipe.training.max_minutes = 0.01
+    folder = train(recipe)
+    state = state_summary(folder / STATE_FILE)
+    assert state["elapsed_s"] >= 0.6 and 0 < state["step"] < 100000
+    assert "metrics" in attnviz.load(folder).checkpoint.card
+    train(recipe, resume=True)
+    assert state_summary(folder / STATE_FILE)["step"] == state["step"]
+
+
 def test_resume_after_sigkill_continues_the_same_history(tmp_path):
     recipe_path = write_recipe(tmp_path, max_steps=150, validate_every=5)
     state = tmp_path / "pretrained/tiny-reversal" / STATE_FILE
