@@ -199,7 +199,7 @@ class Trainer:
         while not self.should_stop():
             batches = self.epoch_batches(state.epoch)
             while state.batch_in_epoch < len(batches) and not self.should_stop():
-                loss = self.train_step(batches[state.batch_in_epoch])
+                loss = self.train_on(batches[state.batch_in_epoch])
                 state.batch_in_epoch += 1
                 bar.update(1)
                 rate = self.session_tokens / max(time.monotonic() - self.session_start, 1e-9)
@@ -220,7 +220,8 @@ class Trainer:
             self.save_state()  # with the time of the stop, so that a resumed run sees it
         bar.close()
 
-    def train_step(self, batch: list[int]) -> float:
+    def train_on(self, batch: list[int]) -> float:
+        """One training step on the batch of these indices into the training pairs."""
         cfg, spec, state = self.model.config, self.recipe.training, self.state
         self.model.train()
         pairs = [self.data.train[i] for i in batch]
