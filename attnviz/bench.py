@@ -158,7 +158,8 @@ def time_training(recipe_path: Path = FLAGSHIP_RECIPE, steps: int = 20) -> dict:
     are length-bucketed as in training; token ids are random, which does not change the work.
     """
     from .recipe import read_recipe
-    from .train import batch_loss, make_batch
+    from .training.batching import make_batch
+    from .training.step import train_step
 
     recipe = read_recipe(recipe_path)
     model = AttentionRNN(recipe.model_config(recipe.tokenizer.vocab_size)).train()
@@ -180,11 +181,14 @@ def time_training(recipe_path: Path = FLAGSHIP_RECIPE, steps: int = 20) -> dict:
         ]
         batch = make_batch(pairs, cfg.pad_id, cfg.bos_id, cfg.eos_id)
         start = time.perf_counter()
-        loss, tokens = batch_loss(model, *batch, recipe.training.label_smoothing, cfg.pad_id)
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.training.clip)
-        optimizer.step()
+        _, tokens = train_step(
+            model,
+            optimizer,
+            batch,
+            clip=recipe.training.clip,
+            label_smoothing=recipe.training.label_smoothing,
+            pad_id=cfg.pad_id,
+        )
         elapsed = time.perf_counter() - start
         if step >= 2:  # the first steps warm up allocators and caches
             rates.append(tokens / elapsed)

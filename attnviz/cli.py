@@ -154,10 +154,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train from a recipe file; ``--resume`` continues a killed or stopped run."""
     # Imported here: the other commands need none of the training code.
     from .recipe import read_recipe
-    from .train import train, write_alignment_metrics, write_test_metrics
+    from .training.card import write_alignment_metrics, write_test_metrics
+    from .training.loop import train
 
     try:
         recipe = read_recipe(args.recipe)
+        if args.output is not None:
+            recipe.output = Path(args.output).resolve()
         if args.test_only:
             write_test_metrics(recipe)
             print(f"test metrics written to {recipe.output / CARD_FILE}")
@@ -168,7 +171,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             return 0
         if args.max_minutes is not None:
             recipe.training.max_minutes = args.max_minutes
-        folder = train(recipe, resume=args.resume, device=args.device)
+        folder = train(recipe, resume=args.resume, device=args.device, overwrite=args.overwrite)
     except AttnvizError as exc:
         _error(str(exc))
         return 2
@@ -460,11 +463,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="train from a recipe file, with a progress bar",
         description=(
             "Train the model a recipe (TOML) describes. The best checkpoint (by greedy dev "
-            "BLEU) goes to the recipe's output folder; resumable state to runs/<name>/."
+            "BLEU), its history and the resumable state go to the output folder: --output, "
+            "else the recipe's `output`, else runs/<name>/. A folder that already holds "
+            "anything is refused, unless --resume continues the run saved there or "
+            "--overwrite replaces it."
         ),
     )
     train.add_argument("recipe", help="recipe file (.toml)")
-    train.add_argument("--resume", action="store_true", help="continue from runs/<name>/")
+    train.add_argument(
+        "-o", "--output", metavar="FOLDER", help="the run's folder (overrides the recipe's)"
+    )
+    train.add_argument(
+        "--resume", action="store_true", help="continue the run saved in the output folder"
+    )
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a checkpoint or run already in the output folder",
+    )
     train.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1 ...")
     train.add_argument(
         "--max-minutes", type=float, metavar="M", help="stop after M minutes in all (overrides)"

@@ -7,7 +7,7 @@ The usual pipeline, from files to batches of indices into the encoded pairs::
     train = filter_length(train, tokenizer, max_pieces=50, max_ratio=3.0)
     encoded = encode_pairs(train, tokenizer)
     for batch in bucket_batches(encoded, max_tokens=4096, seed=epoch):
-        ...  # attnviz.train.make_batch([encoded[i] for i in batch], ...)
+        ...  # attnviz.training.batching.make_batch([encoded[i] for i in batch], ...)
 
 Every text is normalised with :func:`attnviz.tokenize.normalize_text` (NFC, any whitespace,
 the narrow no-break space included, as one plain space) as it is read. Splits and batches are

@@ -2,8 +2,9 @@
 
 ```toml
 name = "en-fr-additive"
-output = "pretrained/en-fr-additive"     # the checkpoint folder (relative to the recipe's
-seed = 1                                 # project root, the folder holding pyproject.toml)
+output = "runs/en-fr-additive"           # optional: the run's folder (relative to the recipe's
+seed = 1                                 # project root, the folder holding pyproject.toml);
+                                         # runs/<name> when absent, and `--output` overrides it
 
 [data]
 tatoeba = "eng-fra"
@@ -30,6 +31,16 @@ from typing import Any
 
 from .errors import InputError
 from .model import ModelConfig
+
+__all__ = [
+    "AlignmentSpec",
+    "DataSpec",
+    "Recipe",
+    "TokenizerSpec",
+    "TrainingSpec",
+    "project_root",
+    "read_recipe",
+]
 
 
 @dataclass
@@ -102,6 +113,8 @@ class AlignmentSpec:
 
 @dataclass
 class Recipe:
+    """A parsed recipe; ``output`` is the run's folder: checkpoint, history, resumable state."""
+
     name: str
     output: Path
     seed: int = 1
@@ -117,11 +130,6 @@ class Recipe:
     def model_config(self, vocab_size: int) -> ModelConfig:
         sizes = {"max_src_len": self.data.max_pieces + 1, "max_tgt_len": self.data.max_pieces + 1}
         return ModelConfig.from_dict({**sizes, **self.model, "vocab_size": vocab_size})
-
-    @property
-    def run_dir(self) -> Path:
-        """Where resumable training state lives (never committed)."""
-        return self.root / "runs" / self.name
 
 
 def _section(cls: type, data: Any, where: str) -> Any:
@@ -159,7 +167,7 @@ def read_recipe(path: str | Path) -> Recipe:
     root = project_root(path.parent)
     recipe = Recipe(
         name=str(raw["name"]),
-        output=(root / raw.get("output", f"pretrained/{raw['name']}")).resolve(),
+        output=(root / raw.get("output", f"runs/{raw['name']}")).resolve(),
         seed=int(raw.get("seed", 1)),
         data=_section(DataSpec, raw.get("data", {}), f"{path} [data]"),
         tokenizer=_section(TokenizerSpec, raw.get("tokenizer", {}), f"{path} [tokenizer]"),

@@ -12,7 +12,8 @@ from attnviz.checkpoint import save_checkpoint
 from attnviz.model import AttentionRNN, ModelConfig
 from attnviz.synthetic import reversal_pairs
 from attnviz.tokenize import Tokenizer, train_tokenizer
-from attnviz.train import batch_loss, make_batch
+from attnviz.training.batching import make_batch
+from attnviz.training.step import train_step
 from attnviz.translator import Translator
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -46,11 +47,7 @@ def train_small(
     rng = random.Random(0)
     for _ in range(steps):
         batch = make_batch(rng.sample(ids, 64), config.pad_id, config.bos_id, config.eos_id)
-        loss, _ = batch_loss(model, *batch)
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        train_step(model, optimizer, batch, clip=1.0, pad_id=config.pad_id)
     return model.eval(), tokenizer
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from attnviz.checkpoint import snapshot_steps
 from attnviz.errors import CheckpointError
 from attnviz.figures.training import (
     MAX_HISTORY_BYTES,
     read_history,
-    snapshot_steps,
     training_curve,
 )
 

@@ -1,4 +1,5 @@
-"""Training: recipes, a short real run, resume after SIGKILL, and two-process DDP (gloo)."""
+"""Training: recipes, the training step's losses, a short real run, resume after SIGKILL,
+two-process DDP (gloo), and the output folder that a run may not take from a checkpoint."""
 
 from __future__ import annotations
 
@@ -13,11 +14,20 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 import attnviz
+from attnviz import cli
 from attnviz.errors import InputError
+from attnviz.model import AttentionRNN, ModelConfig
 from attnviz.recipe import read_recipe
-from attnviz.train import state_summary, train
+from attnviz.training.batching import make_batch
+from attnviz.training.card import write_alignment_metrics
+from attnviz.training.corpora import split_corpora, target_language
+from attnviz.training.history import DEV_BLEU, DEV_LOSS, HISTORY_COLUMNS, STEP, TRAIN_LOSS
+from attnviz.training.loop import train
+from attnviz.training.state import STATE_FILE, state_summary
+from attnviz.training.step import train_step
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
 
@@ -57,9 +67,13 @@ def write_recipe(root: Path, max_steps: int = 60, validate_every: int = 20) -> P
     return path
 
 
-def history_steps(root: Path) -> list[int]:
+def history_rows(root: Path) -> list[dict[str, str]]:
     with open(root / "pretrained/tiny-reversal/history.csv", newline="") as f:
-        return [int(row["step"]) for row in csv.DictReader(f)]
+        return list(csv.DictReader(f))
+
+
+def history_steps(root: Path) -> list[int]:
+    return [int(row[STEP]) for row in history_rows(root)]
 
 
 def free_port() -> int:
@@ -96,10 +110,57 @@ def test_bad_recipes_are_rejected_with_a_reason(tmp_path, text, message):
         read_recipe(path)
 
 
+def test_the_training_step_learns_what_it_always_has():
+    """Four steps of a tiny model: losses pinned to the values of the training step before it
+    became one function shared by the loop, ``attnviz bench`` and the tests."""
+    torch.manual_seed(0)
+    config = ModelConfig(
+        vocab_size=24,
+        emb_dim=8,
+        enc_hidden=8,
+        dec_hidden=16,
+        attn_dim=8,
+        dropout=0.1,
+        max_src_len=16,
+        max_tgt_len=16,
+    )
+    model = AttentionRNN(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    rng = random.Random(0)
+
+    def ids() -> list[int]:
+        return [rng.randrange(4, 24) for _ in range(rng.randint(1, 6))]
+
+    results = []
+    for step in range(4):
+        pairs = [(ids(), ids()) for _ in range(8)]
+        batch = make_batch(pairs, config.pad_id, config.bos_id, config.eos_id)
+        lr = 0.01 * (step + 1) / 4
+        results.append(
+            train_step(
+                model, optimizer, batch, clip=1.0, label_smoothing=0.1, pad_id=config.pad_id, lr=lr
+            )
+        )
+    losses, tokens = zip(*results, strict=True)
+    assert tokens == (36, 26, 33, 44)
+    assert losses == pytest.approx([3.187323, 3.175524, 3.157674, 3.141215], rel=1e-5)
+    assert optimizer.param_groups[0]["lr"] == 0.01
+
+
 def test_a_short_run_leaves_a_loadable_checkpoint(tmp_path):
     recipe = read_recipe(write_recipe(tmp_path))
     folder = train(recipe)
-    assert history_steps(tmp_path) == [20, 40, 60]
+    rows = history_rows(tmp_path)
+    assert [int(row[STEP]) for row in rows] == [20, 40, 60]
+    assert list(rows[0]) == list(HISTORY_COLUMNS)
+    # What the loop learns, pinned (values from before the loop became a package).
+    assert [float(row[TRAIN_LOSS]) for row in rows] == pytest.approx(
+        [4.8658, 3.8608, 3.8200], abs=2e-3
+    )
+    assert [float(row[DEV_LOSS]) for row in rows] == pytest.approx(
+        [3.4729, 3.2935, 3.2966], abs=2e-3
+    )
+    assert [row[DEV_BLEU] for row in rows] == ["0.00"] * 3
     translator = attnviz.load(folder)
     assert translator.translate("a b c", beam_size=2).target_pieces[-1] == "</s>"
     checkpoint = translator.checkpoint
@@ -110,9 +171,24 @@ def test_a_short_run_leaves_a_loadable_checkpoint(tmp_path):
     assert (folder / "recipe.toml").read_text() == recipe.text
 
 
+def test_a_run_stopped_by_its_time_budget_is_finished(tmp_path):
+    """The loop stops and the test sets are scored by one rule on one clock: the run that
+    ran out of time gets its test metrics, and resuming it trains no further step."""
+    path = write_small_recipe(tmp_path)
+    path.write_text(path.read_text().replace("max_steps = 2", "max_steps = 100000"))
+    recipe = read_recipe(path)
+    recipe.training.max_minutes = 0.01
+    folder = train(recipe)
+    state = state_summary(folder / STATE_FILE)
+    assert state["elapsed_s"] >= 0.6 and 0 < state["step"] < 100000
+    assert "metrics" in attnviz.load(folder).checkpoint.card
+    train(recipe, resume=True)
+    assert state_summary(folder / STATE_FILE)["step"] == state["step"]
+
+
 def test_resume_after_sigkill_continues_the_same_history(tmp_path):
     recipe_path = write_recipe(tmp_path, max_steps=150, validate_every=5)
-    state = tmp_path / "runs/tiny-reversal/state.safetensors"
+    state = tmp_path / "pretrained/tiny-reversal" / STATE_FILE
     rng = random.Random(7)
     for attempt in range(3):
         args = ["train", str(recipe_path)] + (["--resume"] if attempt else [])
@@ -167,7 +243,6 @@ def test_every_bundled_checkpoint_loads_and_translates():
 @pytest.mark.parametrize("task", ["reversal", "dates"])
 def test_synthetic_tasks_split_without_overlap(tmp_path, task):
     from attnviz.data import source_key
-    from attnviz.train import split_corpora
 
     path = write_recipe(tmp_path)
     path.write_text(path.read_text().replace('synthetic = "reversal"', f'synthetic = "{task}"'))
@@ -178,8 +253,6 @@ def test_synthetic_tasks_split_without_overlap(tmp_path, task):
 
 
 def test_unknown_synthetic_task_is_refused(tmp_path):
-    from attnviz.train import split_corpora
-
     path = write_recipe(tmp_path)
     path.write_text(path.read_text().replace('synthetic = "reversal"', 'synthetic = "sorting"'))
     with pytest.raises(InputError, match="unknown synthetic task 'sorting'"):
@@ -187,8 +260,6 @@ def test_unknown_synthetic_task_is_refused(tmp_path):
 
 
 def test_a_reverse_recipe_holds_out_the_same_sentences_the_other_way(tmp_path, shared_data):
-    from attnviz.train import split_corpora, target_language
-
     recipe = tmp_path / "r.toml"
     text = f'name = "x"\n[data]\ndata_dir = "{shared_data}"\nmulti30k = ["en", "fr"]\n'
     recipe.write_text(text)
@@ -208,13 +279,12 @@ def test_alignment_only_rescores_the_card_with_the_reverse_model(
     import json
     import shutil
 
-    from attnviz.train import write_alignment_metrics
-
     (tmp_path / "pyproject.toml").write_text("")
     shutil.copytree(reversal_checkpoint, tmp_path / "pretrained/x")
     recipe = tmp_path / "r.toml"
     text = (
-        f'name = "x"\n[data]\ndata_dir = "{shared_data}"\nmulti30k = ["en", "fr"]\n'
+        f'name = "x"\noutput = "pretrained/x"\n[data]\ndata_dir = "{shared_data}"\n'
+        'multi30k = ["en", "fr"]\n'
         '[alignment]\nreverse_model = "pretrained/{reverse}"\n'
     )
     recipe.write_text(text.format(reverse="not-trained"))
@@ -226,3 +296,66 @@ def test_alignment_only_rescores_the_card_with_the_reverse_model(
     card = json.loads((tmp_path / "pretrained/x/card.json").read_text())
     assert {"pieces", "intersect", "grow-diag"} <= set(card["alignment"]["methods"])
     assert "note" not in card["alignment"] and card["data"].startswith("synthetic")
+
+
+# -- the output folder ---------------------------------------------------------------------
+
+
+def write_small_recipe(root: Path) -> Path:
+    """The tiny recipe for 2 steps on fewer pairs: a few seconds, test-set scoring included."""
+    path = write_recipe(root, max_steps=2, validate_every=2)
+    path.write_text(path.read_text().replace("synthetic_pairs = 3000", "synthetic_pairs = 500"))
+    return path
+
+
+def train_cli(capsys, recipe_path: Path, *options: str) -> tuple[int, str]:
+    """``attnviz train`` in this process: exit code and stderr."""
+    code = cli.main(["train", str(recipe_path), *options])
+    return code, capsys.readouterr().err
+
+
+def test_a_recipe_without_output_trains_into_runs(tmp_path):
+    path = write_small_recipe(tmp_path)
+    path.write_text(path.read_text().replace('output = "pretrained/tiny-reversal"\n', ""))
+    recipe = read_recipe(path)
+    assert recipe.output == tmp_path / "runs/tiny-reversal"
+    assert train(recipe) == recipe.output
+    assert attnviz.load(recipe.output).name == "tiny-reversal"
+    assert state_summary(recipe.output / STATE_FILE)["step"] == 2
+
+
+def test_training_refuses_to_replace_a_checkpoint_unless_told(tmp_path, capsys):
+    """A recipe whose output holds a checkpoint (as the shipped recipes' do) is refused, with
+    --resume too; --output trains elsewhere, --overwrite replaces it."""
+    path = write_small_recipe(tmp_path)
+    shipped = tmp_path / "pretrained/tiny-reversal"
+    assert train_cli(capsys, path)[0] == 0
+    (shipped / STATE_FILE).unlink()  # shipped checkpoints come without the run's state
+    before = {p.name: p.read_bytes() for p in shipped.iterdir() if p.is_file()}
+    for options in ([], ["--resume"]):
+        code, err = train_cli(capsys, path, *options)
+        assert code == 2
+        assert f"{shipped}" in err and "--overwrite" in err and "--output" in err
+        assert {p.name: p.read_bytes() for p in shipped.iterdir() if p.is_file()} == before
+    assert not (tmp_path / "runs").exists()
+
+    assert train_cli(capsys, path, "--output", str(tmp_path / "elsewhere"))[0] == 0
+    assert attnviz.load(tmp_path / "elsewhere").name == "tiny-reversal"
+    assert {p.name: p.read_bytes() for p in shipped.iterdir() if p.is_file()} == before
+    code, err = train_cli(capsys, path, "--output", str(tmp_path / "elsewhere"))
+    assert code == 2 and "continue that run with --resume" in err
+
+    path.write_text(path.read_text().replace("seed = 3", "seed = 4"))
+    assert train_cli(capsys, path, "--overwrite")[0] == 0
+    assert attnviz.load(shipped).checkpoint.card["training"]["steps"] == 2
+    assert (shipped / "model.safetensors").read_bytes() != before["model.safetensors"]
+    assert (shipped / "recipe.toml").read_text() == path.read_text()
+
+
+def test_a_failed_run_leaves_no_folder_behind(tmp_path, capsys):
+    path = write_recipe(tmp_path)
+    text = path.read_text().replace('synthetic = "reversal"', 'tatoeba = "eng-fra"')
+    path.write_text(text.replace("[data]", f'[data]\ndata_dir = "{tmp_path / "no-data"}"'))
+    code, err = train_cli(capsys, path)
+    assert code == 2 and "no such file" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pyproject.toml", "tiny.toml"]

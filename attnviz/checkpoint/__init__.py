@@ -36,7 +36,7 @@ from .files import (
     write_json_atomic,
 )
 from .folder import MAX_CARD_BYTES, MAX_RECIPE_BYTES, Checkpoint, load_checkpoint, save_checkpoint
-from .snapshots import load_snapshot, snapshot_labels, snapshot_path
+from .snapshots import load_snapshot, snapshot_labels, snapshot_path, snapshot_steps, step_label
 from .upload import (
     MAX_COMPRESSION_RATIO,
     MAX_UPLOAD_BYTES,
@@ -87,6 +87,8 @@ __all__ = [
     "save_weights",
     "snapshot_labels",
     "snapshot_path",
+    "snapshot_steps",
+    "step_label",
     "write_bytes_atomic",
     "write_json_atomic",
 ]

@@ -15,9 +15,22 @@ from .weights import load_weights
 if TYPE_CHECKING:
     from .folder import Checkpoint
 
-__all__ = ["load_snapshot", "snapshot_labels", "snapshot_path"]
+__all__ = ["load_snapshot", "snapshot_labels", "snapshot_path", "snapshot_steps", "step_label"]
 
 _LABEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
+# Training labels its snapshots "step-<n>"; "step_1000" or "Step1000" from elsewhere are read too.
+_STEP_LABEL = re.compile(r"step[-_]?(\d+)", re.IGNORECASE)
+
+
+def step_label(step: int) -> str:
+    """The label of the snapshot that training saves at ``step``."""
+    return f"step-{step}"
+
+
+def snapshot_steps(labels: list[str]) -> list[tuple[int, str]]:
+    """(step, label) of the snapshot labels that name a step, like ``step-1000``."""
+    found = ((_STEP_LABEL.fullmatch(label), label) for label in labels)
+    return [(int(match.group(1)), label) for match, label in found if match]
 
 
 def _check_label(label: str) -> None:

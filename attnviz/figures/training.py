@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,16 +16,16 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..errors import CheckpointError
+from ..training.history import DEV_BLEU, DEV_LOSS, STEP, TRAIN_LOSS
 from .style import FONT_SIZE, escaped
 
-__all__ = ["MAX_HISTORY_BYTES", "read_history", "snapshot_steps", "training_curve"]
+__all__ = ["MAX_HISTORY_BYTES", "read_history", "training_curve"]
 
 # history.csv columns drawn, with their legend names; BLEU on the left axis, losses on the right.
-CURVES = {"dev_bleu": "dev BLEU", "train_loss": "train loss", "dev_loss": "dev loss"}
-LOSSES = ("train_loss", "dev_loss")
-COLORS = {"dev_bleu": "#1f77b4", "train_loss": "#ff7f0e", "dev_loss": "#7f7f7f"}
+CURVES = {DEV_BLEU: "dev BLEU", TRAIN_LOSS: "train loss", DEV_LOSS: "dev loss"}
+LOSSES = (TRAIN_LOSS, DEV_LOSS)
+COLORS = {DEV_BLEU: "#1f77b4", TRAIN_LOSS: "#ff7f0e", DEV_LOSS: "#7f7f7f"}
 MAX_HISTORY_BYTES = 4 * 1024 * 1024  # about 40,000 validations; the file may come from an upload
-_STEP_LABEL = re.compile(r"step[-_]?(\d+)", re.IGNORECASE)
 
 
 def _number(value: str | None, path: Path, line: int, column: str) -> float:
@@ -66,26 +65,20 @@ def read_history(path: str | Path) -> pd.DataFrame:
     try:
         fields = reader.fieldnames or []
         curves = [c for c in CURVES if c in fields]
-        if "step" not in fields or not curves:
+        if STEP not in fields or not curves:
             raise CheckpointError(
                 f"{path}: expected a header with step and at least one of "
                 f"{', '.join(CURVES)}; got {', '.join(map(str, fields)) or 'nothing'}"
             )
         rows = [
-            {c: _number(row.get(c), path, reader.line_num, c) for c in ("step", *curves)}
+            {c: _number(row.get(c), path, reader.line_num, c) for c in (STEP, *curves)}
             for row in reader
         ]
     except csv.Error as exc:
         raise CheckpointError(f"{path}, line {reader.line_num}: not CSV ({exc})") from None
     if not rows:
         raise CheckpointError(f"{path}: no rows yet (each validation during training adds one)")
-    return pd.DataFrame(rows).sort_values("step", kind="stable", ignore_index=True)
-
-
-def snapshot_steps(labels: Sequence[str]) -> list[tuple[int, str]]:
-    """(step, label) of the snapshot labels that name a step, like ``step-1000``."""
-    found = ((_STEP_LABEL.fullmatch(label), label) for label in labels)
-    return [(int(match.group(1)), label) for match, label in found if match]
+    return pd.DataFrame(rows).sort_values(STEP, kind="stable", ignore_index=True)
 
 
 def training_curve(
@@ -97,7 +90,7 @@ def training_curve(
     :func:`read_history`); marks: (step, label) pairs drawn as dotted vertical lines, e.g.
     the snapshots.
     """
-    has_bleu = "dev_bleu" in history
+    has_bleu = DEV_BLEU in history
     figure = go.Figure()
     for column, name in CURVES.items():
         if column not in history:
@@ -105,7 +98,7 @@ def training_curve(
         on_right = has_bleu and column in LOSSES
         figure.add_trace(
             go.Scatter(
-                x=history["step"].tolist(),
+                x=history[STEP].tolist(),
                 y=history[column].tolist(),
                 name=name,
                 mode="lines+markers",

@@ -12,11 +12,11 @@ import pandas as pd
 import streamlit as st
 
 from ..align import word_attention
-from ..checkpoint import HISTORY_FILE, Checkpoint, load_snapshot
+from ..checkpoint import HISTORY_FILE, Checkpoint, load_snapshot, snapshot_steps
 from ..errors import CheckpointError, InputError
 from ..figures import attention_heatmap
 from ..figures.style import search_label
-from ..figures.training import read_history, snapshot_steps, training_curve
+from ..figures.training import read_history, training_curve
 from ..translator import Translation, Translator
 from .checkpoint_open import SOURCES, Opened, open_checkpoint
 from .checkpoint_run import render_run

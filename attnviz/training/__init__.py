@@ -1,0 +1,18 @@
+"""Training: from a recipe to a checkpoint folder, behind ``attnviz train``.
+
+One job per module, imported by path (``from attnviz.training.loop import train``):
+
+- ``batching``: padded tensors from (source ids, target ids) pairs
+- ``step``: the teacher-forced loss and one optimizer step (training, bench and tests share it)
+- ``corpora``: the recipe's train/dev/test pairs, its tokenizer, the encoded data
+- ``output``: the output folder: never replace a checkpoint this run did not create
+- ``state``: the resumable state (weights, Adam moments, RNG, position in the data)
+- ``history``: history.csv, one row per validation, and its columns
+- ``loop``: the loop itself: validation, best checkpoint, plateau decay, stop rules
+- ``card``: what the card says about training, and the test-set and gold-set scores
+
+Nothing is imported here, so that reading ``history`` (as the training-curve figure does)
+does not load the loop's dependencies.
+"""
+
+__all__: list[str] = []

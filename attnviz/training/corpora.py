@@ -1,0 +1,127 @@
+"""The recipe's data: train/dev/test pairs with no source sentence on two sides, its
+tokenizer, and the encoded pairs the loop trains on."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from ..data import (
+    TATOEBA_LANGUAGES,
+    EncodedPair,
+    Pair,
+    deduplicate,
+    encode_pairs,
+    filter_length,
+    load_corpus,
+    source_key,
+    split_by_source,
+)
+from ..errors import InputError
+from ..recipe import Recipe
+from ..synthetic import date_pairs, reversal_pairs
+from ..tokenize import Tokenizer, train_tokenizer
+
+__all__ = [
+    "SYNTHETIC_TASKS",
+    "PreparedData",
+    "prepare_data",
+    "recipe_tokenizer",
+    "split_corpora",
+    "target_language",
+]
+
+SYNTHETIC_TASKS = {"reversal": reversal_pairs, "dates": date_pairs}
+
+
+@dataclass
+class PreparedData:
+    tokenizer: Tokenizer
+    train: list[EncodedPair]
+    dev: list[EncodedPair]
+    dev_pairs: list[Pair]  # the dev sentences decoded for BLEU at each validation
+    test_sets: dict[str, list[Pair]]  # held out for the model card
+    sizes: dict[str, int]
+
+
+def split_corpora(recipe: Recipe) -> tuple[list[Pair], list[Pair], dict[str, list[Pair]]]:
+    """Train pairs, dev pairs and named test sets, with no English sentence on two sides."""
+    spec = recipe.data
+    if spec.synthetic is not None:
+        if spec.synthetic not in SYNTHETIC_TASKS:
+            raise InputError(
+                f"unknown synthetic task {spec.synthetic!r}; use {', '.join(SYNTHETIC_TASKS)}"
+            )
+        generated = SYNTHETIC_TASKS[spec.synthetic](spec.synthetic_pairs, seed=recipe.seed)
+        pairs = [Pair(p.source, p.target) for p in generated]
+        train, dev, test = split_by_source(pairs, spec.dev_fraction, spec.test_fraction)
+        return train, dev, {spec.synthetic: test}
+    train: list[Pair] = []
+    dev: list[Pair] = []
+    tests: dict[str, list[Pair]] = {}
+    if spec.tatoeba:
+        pairs = deduplicate(load_corpus({"tatoeba": spec.tatoeba}, spec.data_dir))
+        t_train, t_dev, t_test = split_by_source(pairs, spec.dev_fraction, spec.test_fraction)
+        train += t_train
+        dev += t_dev
+        tests["tatoeba"] = t_test
+    if spec.multi30k:
+
+        def part(split: str) -> list[Pair]:
+            corpus = {"multi30k": spec.multi30k, "multi30k_split": split}
+            return deduplicate(load_corpus(corpus, spec.data_dir))
+
+        train += part("train")
+        dev += part("val")
+        tests["multi30k"] = part("test_2016_flickr")
+    held_out = {source_key(p.source) for p in dev} | {
+        source_key(p.source) for test in tests.values() for p in test
+    }
+    train = [p for p in train if source_key(p.source) not in held_out]
+    if spec.reverse:
+        return _swapped(train), _swapped(dev), {k: _swapped(v) for k, v in tests.items()}
+    return train, dev, tests
+
+
+def _swapped(pairs: list[Pair]) -> list[Pair]:
+    return [Pair(p.target, p.source) for p in pairs]
+
+
+def target_language(recipe: Recipe) -> str | None:
+    """The language the recipe translates into ("fr", "de"), from its corpora."""
+    if recipe.data.reverse:
+        return "en"
+    if recipe.data.multi30k:
+        return recipe.data.multi30k[1]
+    if recipe.data.tatoeba in TATOEBA_LANGUAGES:
+        return TATOEBA_LANGUAGES[recipe.data.tatoeba][1]
+    return None
+
+
+def recipe_tokenizer(recipe: Recipe, train: list[Pair]) -> Tokenizer:
+    """The recipe's shared tokenizer, or a joint one trained on both sides of the pairs."""
+    if recipe.tokenizer.model:
+        return Tokenizer.from_file(recipe.root / recipe.tokenizer.model)
+    texts = [p.source for p in train] + [p.target for p in train]
+    spec = recipe.tokenizer
+    return train_tokenizer(texts, spec.vocab_size, model_type=spec.model_type)
+
+
+def prepare_data(recipe: Recipe, tokenizer: Tokenizer) -> PreparedData:
+    """Read, split, filter and encode the recipe's corpora."""
+    train, dev, tests = split_corpora(recipe)
+    spec = recipe.data
+    train = filter_length(train, tokenizer, spec.max_pieces, spec.max_ratio)
+    dev = filter_length(dev, tokenizer, spec.max_pieces)
+    rng = random.Random(recipe.seed)
+    dev_pairs = rng.sample(dev, min(spec.bleu_sentences, len(dev)))
+    sizes = {"train": len(train), "dev": len(dev)}
+    sizes.update({f"test_{name}": len(pairs) for name, pairs in tests.items()})
+    return PreparedData(
+        tokenizer,
+        encode_pairs(train, tokenizer),
+        encode_pairs(dev, tokenizer),
+        dev_pairs,
+        tests,
+        sizes,
+    )
