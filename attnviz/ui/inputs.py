@@ -3,21 +3,20 @@ views keeps them, and each is mirrored in the URL."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
+from ..locations import examples_file
 from .state import init_from_url, int_in, to_url
 
-EXAMPLES_FILE = Path(__file__).resolve().parents[2] / "assets" / "examples.txt"
 MAX_CHARS = 10_000  # a pasted page still arrives; the model reads its first pieces and says so
 MAX_BEAM = 10
 
 
 def examples() -> list[str]:
-    if not EXAMPLES_FILE.is_file():
+    path = examples_file()
+    if not path.is_file():
         return ["The red car is fast."]
-    return [line for line in EXAMPLES_FILE.read_text(encoding="utf-8").splitlines() if line]
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
 def use_example() -> None:

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import streamlit as st
 import torch
 
 from ..errors import InputError
+from ..locations import DEFAULT_MODEL, models_dir
 from ..translator import Score, Translation, Translator, load
 from .messages import warn
-
-REPO_PRETRAINED = Path(__file__).resolve().parents[2] / "pretrained"
-DEFAULT_MODEL = "en-fr-additive"
-
-
-def models_dir() -> Path:
-    """Bundled checkpoints (``ATTNVIZ_MODELS`` points elsewhere, e.g. in tests)."""
-    return Path(os.environ.get("ATTNVIZ_MODELS", REPO_PRETRAINED))
 
 
 def bundled_models() -> list[str]:
