@@ -1,8 +1,10 @@
 """``attnviz bench``: interactive latency of the translator, as medians of repeated runs.
 
-With a bundled checkpoint it times real sentences. Without one (a fresh clone before any
-training), it times an untrained model of the flagship's size (hidden 256, 8k vocabulary)
-with decoding held to a fixed number of steps, so the figure measures the same amount of work.
+With a checkpoint (``-m``, else the bundled default) it times real sentences. Without one
+(``ATTNVIZ_MODELS`` pointing to a folder without the default) it says so and times an
+untrained model of the flagship's size (hidden 256, 8k vocabulary) with decoding held to a
+fixed number of steps, so the figure measures the same amount of work. Progress goes to
+standard error, the table to standard output.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import os
 import platform
 import random
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -22,12 +26,28 @@ import torch
 from .alignment_matrix import alignment_matrix
 from .checkpoint import RECIPE_FILE
 from .figures.heatmap import alignment_heatmap
+from .locations import default_model
 from .model import AttentionRNN, ModelConfig
 from .tokenize import train_tokenizer
 from .translator import Translator, load
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "pretrained" / "en-fr-additive"
+__all__ = [
+    "SENTENCE_WORDS",
+    "main",
+    "real_sentences",
+    "run_bench",
+    "time_align_figures",
+    "time_call",
+    "time_threads",
+    "time_training",
+]
+
 SENTENCE_WORDS = (5, 20, 40)
+
+
+def progress(message: str) -> None:
+    """One line of progress on standard error (the table goes to standard output)."""
+    print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -40,6 +60,7 @@ class Timing:
 
 def time_call(name: str, fn: Callable[[], object], runs: int = 20, warmup: int = 2) -> Timing:
     """Median and 95th percentile wall time of ``fn`` over ``runs`` calls."""
+    progress(name)
     for _ in range(warmup):
         fn()
     times = []
@@ -85,11 +106,15 @@ def real_sentences() -> list[str]:
 
 def run_bench(checkpoint: Path | None = None, runs: int = 20) -> dict:
     """Time translation and scoring; returns a JSON-ready dict."""
-    if checkpoint is None and DEFAULT_CHECKPOINT.is_dir():
-        checkpoint = DEFAULT_CHECKPOINT
+    if checkpoint is None and default_model().is_dir():
+        checkpoint = default_model()
     if checkpoint is not None:
         translator, sentences = load(checkpoint), real_sentences()
     else:
+        progress(
+            f"no checkpoint at {default_model()} (-m MODEL names one): timing an UNTRAINED "
+            "model of the same size on pseudo-words"
+        )
         translator, sentences = untrained_flagship()
     timings = []
     for words, sentence in zip(SENTENCE_WORDS, sentences, strict=True):
@@ -121,7 +146,41 @@ def run_bench(checkpoint: Path | None = None, runs: int = 20) -> dict:
         "machine": machine_description(),
         "torch": torch.__version__,
         "timings": [asdict(t) for t in timings],
+        "threads": time_threads(translator, sentences[1], steps, runs),
     }
+
+
+def busy_neighbour() -> subprocess.Popen:
+    """Another process that keeps one core busy until it is killed."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def time_threads(translator: Translator, sentence: str, steps: int | None, runs: int) -> dict:
+    """The 20-word beam-5 translation with the Translator's one decoding thread and with
+    torch's default (one per core), each on an idle machine and next to a busy process."""
+    counts = {"one thread (the Translator's default)": 1}
+    counts[f"{torch.get_num_threads()} threads (torch's default)"] = torch.get_num_threads()
+    cases: dict[str, dict[str, dict]] = {label: {} for label in counts}
+    kept = translator.threads
+    try:
+        for load_name in ("idle", "one busy neighbour"):
+            neighbour = busy_neighbour() if load_name != "idle" else None
+            try:
+                for label, count in counts.items():
+                    translator.threads = count
+                    timing = time_call(
+                        f"translate 20 words, beam 5, {label}, {load_name}",
+                        lambda: translator.translate(sentence, beam_size=5, max_len=steps),
+                        runs,
+                    )
+                    cases[label][load_name] = asdict(timing)
+            finally:
+                if neighbour is not None:
+                    neighbour.kill()
+                    neighbour.wait()
+    finally:
+        translator.threads = kept
+    return cases
 
 
 def time_align_figures(
@@ -147,11 +206,10 @@ def time_align_figures(
     return timings
 
 
-FLAGSHIP_RECIPE = DEFAULT_CHECKPOINT / RECIPE_FILE
 TRAIN_TARGET_LENGTHS = (8, 10, 12, 14, 16)  # around the training corpora's typical lengths
 
 
-def time_training(recipe_path: Path = FLAGSHIP_RECIPE, steps: int = 20) -> dict:
+def time_training(recipe_path: Path, steps: int = 20) -> dict:
     """Target tokens/s of full training steps (forward, backward, Adam) of a recipe's model.
 
     Batches follow the recipe's budget (``max_tokens`` target tokens, padding included) and
@@ -162,6 +220,7 @@ def time_training(recipe_path: Path = FLAGSHIP_RECIPE, steps: int = 20) -> dict:
     from .training.step import train_step
 
     recipe = read_recipe(recipe_path)
+    progress(f"train steps of {recipe.name}")
     model = AttentionRNN(recipe.model_config(recipe.tokenizer.vocab_size)).train()
     cfg = model.config
     first_ordinary = max(cfg.special_ids) + 1  # random tokens, none of them special
@@ -245,7 +304,23 @@ def format_table(result: dict) -> str:
         lines.append(
             f"{t['name']:{width}} {t['median_ms']:10.1f} {t['p95_ms']:8.1f} {t['runs']:5d}"
         )
+    if "threads" in result:
+        lines += ["", *format_threads(result["threads"])]
     return "\n".join(lines)
+
+
+def format_threads(cases: dict[str, dict[str, dict]]) -> list[str]:
+    """The thread comparison as a small table: idle and busy side by side."""
+    loads = list(next(iter(cases.values())))
+    width = max(len(label) for label in cases)
+    lines = [
+        "translate 20 words, beam 5: median / p95 ms",
+        f"{'decoding threads':{width}} " + " ".join(f"{name:>20}" for name in loads),
+    ]
+    for label, by_load in cases.items():
+        cells = [f"{t['median_ms']:.1f} / {t['p95_ms']:.1f}" for t in by_load.values()]
+        lines.append(f"{label:{width}} " + " ".join(f"{c:>20}" for c in cells))
+    return lines
 
 
 def main(
@@ -254,11 +329,12 @@ def main(
     json_path: str | None,
     threads: int | None,
     training: bool = True,
-    recipe: Path = FLAGSHIP_RECIPE,
+    recipe: Path | None = None,
 ) -> int:
     if threads:
         torch.set_num_threads(threads)
     result = run_bench(Path(checkpoint) if checkpoint else None, runs)
+    recipe = recipe or default_model() / RECIPE_FILE
     if training and recipe.is_file():
         result["training"] = time_training(recipe)
         result["timings"].append(asdict(training_timing(result["training"])))

@@ -7,13 +7,15 @@ Exit codes: 0 success; 1 some input lines could not be translated (the others we
 from __future__ import annotations
 
 import argparse
+import io
 import json
-import subprocess
+import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from . import __version__
 from .align import (
     DEFAULT_METHOD,
     DEFAULT_SYMMETRIC_METHOD,
@@ -31,11 +33,24 @@ from .align import (
 )
 from .checkpoint import CARD_FILE
 from .errors import AttnvizError, InputError
+from .locations import APP_SCRIPT, DEFAULT_MODEL, MODELS_ENV, model_path
 from .text_lines import read_lines
 from .translator import Translation, Translator, load
 
-# app.py lives at the repository root, next to the package (an editable install or a clone).
-APP_PATH = Path(__file__).resolve().parent.parent / "app.py"
+__all__ = ["STREAMLIT_OPTIONS", "build_parser", "main"]
+
+# The settings of the repository's .streamlit/config.toml, which Streamlit reads only from the
+# working directory: `attnviz app` runs from anywhere. Watching every imported module's file
+# for changes cost the server four times the CPU of the work itself under classroom load.
+STREAMLIT_OPTIONS = (
+    "--server.fileWatcherType=none",
+    "--server.runOnSave=false",
+    "--browser.gatherUsageStats=false",
+)
+MODEL_HELP = (
+    f"checkpoint folder, or the name of a bundled one (default: {DEFAULT_MODEL}; "
+    f"{MODELS_ENV} points to another folder of checkpoints)"
+)
 
 
 def _positive_int(text: str) -> int:
@@ -49,19 +64,47 @@ def _error(message: str) -> None:
     print(f"attnviz: {message}", file=sys.stderr)
 
 
+def _load(model: str | None) -> Translator:
+    return load(model_path(model))
+
+
+# Lines end at "\n" (a "\r" before it is stripped with it), as attnviz.text_lines reads
+# files: a lone "\r" or U+2028 inside a sentence stays in it.
+TEXT_LINE_END = "\n"
+
+
+def _utf8_stdin() -> TextIO:
+    """Standard input read as UTF-8 whatever the locale, like the input files."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:  # already a text stream (a program that replaced sys.stdin)
+        return sys.stdin
+    return io.TextIOWrapper(
+        buffer, encoding="utf-8-sig", errors="surrogateescape", newline=TEXT_LINE_END
+    )
+
+
 def _for_input_lines(path: str | None, handle: Callable[[Iterable[str]], int]) -> int:
     """Run ``handle`` over the lines of ``path`` (stdin when None; a byte-order mark is
-    skipped); an unreadable input gives a message and exit code 2."""
+    skipped); an unreadable input gives a message and exit code 2.
+
+    Bytes that are not UTF-8 do not stop the reading: they arrive as lone surrogates, which
+    the translator refuses with an InputError for that line only.
+    """
     source = path or "standard input"
     try:
         if path is None:
-            return handle(sys.stdin)
-        with open(path, encoding="utf-8-sig") as lines:
+            stdin = _utf8_stdin()
+            try:
+                return handle(stdin)
+            finally:
+                if stdin is not sys.stdin:
+                    stdin.detach()  # leave sys.stdin open
+        with open(
+            path, encoding="utf-8-sig", errors="surrogateescape", newline=TEXT_LINE_END
+        ) as lines:
             return handle(lines)
     except OSError as exc:
         _error(f"cannot read {source}: {exc.strerror}")
-    except UnicodeDecodeError:
-        _error(f"{source} is not UTF-8 text")
     return 2
 
 
@@ -96,11 +139,21 @@ def _format(line_number: int, t: Translation, args: argparse.Namespace) -> str:
 def _translate_lines(translator: Translator, lines: Iterable[str], args: argparse.Namespace) -> int:
     """Translate each line; one output record per input line (empty on failure)."""
     failed = False
+    limit = translator.config.max_src_len - 1
     for number, line in enumerate(lines, start=1):
         try:
             t = translator.translate(
-                line.rstrip("\r\n"), beam_size=args.beam, n_best=args.n_best, max_len=args.max_len
+                line.removesuffix("\n").removesuffix("\r"),
+                beam_size=args.beam,
+                n_best=args.n_best,
+                max_len=args.max_len,
+                strict=args.strict,
             )
+            if t.truncated:
+                _error(
+                    f"line {number}: longer than the model reads ({limit} pieces); only its "
+                    "beginning was translated (--strict makes this an error)"
+                )
             out = _format(number, t, args)
         except InputError as exc:
             _error(f"line {number}: {exc}")
@@ -118,7 +171,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
         _error(f"--n-best {args.n_best} needs --beam of at least {args.n_best}")
         return 2
     try:
-        translator = load(args.model)
+        translator = _load(args.model)
     except AttnvizError as exc:
         _error(str(exc))
         return 2
@@ -129,22 +182,18 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    """Run the Streamlit app in this Python environment."""
-    if not APP_PATH.is_file():
-        _error(
-            f"the web app entry point {APP_PATH} is missing; `attnviz app` runs from a clone "
-            "of the repository (pip install -e .)"
-        )
-        return 2
-    command = [sys.executable, "-m", "streamlit", "run", str(APP_PATH)]
+    """Become the Streamlit server of the app (this process, so that a signal sent to its
+    PID, such as ``kill -TERM``, stops the server); returns only if it cannot start."""
+    command = [sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT), *STREAMLIT_OPTIONS]
     if args.port is not None:
-        command += ["--server.port", str(args.port)]
+        command.append(f"--server.port={args.port}")
+    sys.stdout.flush()
+    sys.stderr.flush()
     try:
-        # From the repository root, so that Streamlit reads its .streamlit/config.toml.
-        return subprocess.run(command, check=False, cwd=APP_PATH.parent).returncode
-    except KeyboardInterrupt:
-        # Ctrl+C reaches Streamlit too and it shuts down itself; no traceback from us.
-        return 130
+        os.execv(sys.executable, command)
+    except OSError as exc:
+        _error(f"cannot start the web app ({sys.executable}): {exc.strerror}")
+    return 2
 
 
 # -- train ----------------------------------------------------------------------------------
@@ -195,7 +244,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         _error(f"{args.src} has {len(sources)} lines but {args.ref} has {len(references)}")
         return 2
     try:
-        translator = load(args.model)
+        translator = _load(args.model)
         outputs = translate_all(translator, sources, beam_size=args.beam)
     except AttnvizError as exc:
         _error(str(exc))
@@ -224,7 +273,7 @@ def _align_lines(
     """Align each ``source ||| target`` line; one Pharaoh line (empty on failure) per line."""
     failed = False
     for number, line in enumerate(lines, start=1):
-        source, bar, target = line.rstrip("\r\n").partition("|||")
+        source, bar, target = line.removesuffix("\n").removesuffix("\r").partition("|||")
         out = ""
         try:
             if not bar:
@@ -249,8 +298,8 @@ def cmd_align(args: argparse.Namespace) -> int:
         _error(f"--reverse-model is used only by --method {symmetric}")
         return 2
     try:
-        translator = load(args.model)
-        reverse = load(args.reverse_model) if args.reverse_model else None
+        translator = _load(args.model)
+        reverse = load(model_path(args.reverse_model)) if args.reverse_model else None
     except AttnvizError as exc:
         _error(str(exc))
         return 2
@@ -308,7 +357,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from . import bench  # imported here: it trains a throwaway tokenizer when it has to
 
     try:
-        return bench.main(args.model, args.runs, args.json, args.threads, not args.no_training)
+        model = str(model_path(args.model)) if args.model else None
+        return bench.main(model, args.runs, args.json, args.threads, not args.no_training)
     except AttnvizError as exc:
         _error(str(exc))
         return 2
@@ -329,7 +379,7 @@ def _add_align_parsers(commands: argparse._SubParsersAction) -> None:
             "reported on stderr and gives an empty line; the exit code is then 1."
         ),
     )
-    aligner.add_argument("-m", "--model", required=True, help="checkpoint folder (source->target)")
+    aligner.add_argument("-m", "--model", help=f"source->target model: {MODEL_HELP}")
     aligner.add_argument("-i", "--input", metavar="FILE", help="file of lines (default: stdin)")
     aligner.add_argument(
         "--method",
@@ -339,7 +389,9 @@ def _add_align_parsers(commands: argparse._SubParsersAction) -> None:
         "combine both directions",
     )
     aligner.add_argument(
-        "--reverse-model", metavar="MODEL", help="checkpoint folder of a target->source model"
+        "--reverse-model",
+        metavar="MODEL",
+        help="target->source model (checkpoint folder, or the name of a bundled one)",
     )
     aligner.set_defaults(func=cmd_align)
 
@@ -393,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="attnviz",
         description="See what an attention-based RNN translator looks at.",
     )
+    parser.add_argument("--version", action="version", version=f"attnviz {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, title="commands")
 
     app = commands.add_parser("app", help="launch the web app (same as `streamlit run app.py`)")
@@ -415,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
             'object with "error"); the exit code is then 1.'
         ),
     )
-    translate.add_argument("-m", "--model", required=True, help="checkpoint folder")
+    translate.add_argument("-m", "--model", help=MODEL_HELP)
     translate.add_argument(
         "-i", "--input", metavar="FILE", help="file of source lines (default: stdin)"
     )
@@ -444,12 +497,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="one JSON object per line: text, pieces, attention, hypotheses, truncated",
     )
+    translate.add_argument(
+        "--strict",
+        action="store_true",
+        help="a line longer than the model reads is an error (default: translate its "
+        "beginning and warn)",
+    )
     translate.set_defaults(func=cmd_translate)
 
     evaluate = commands.add_parser(
         "eval", help="sacreBLEU and chrF (with signatures) of a model on a test set"
     )
-    evaluate.add_argument("-m", "--model", required=True, help="checkpoint folder")
+    evaluate.add_argument("-m", "--model", help=MODEL_HELP)
     evaluate.add_argument("--src", required=True, metavar="FILE", help="source lines")
     evaluate.add_argument("--ref", required=True, metavar="FILE", help="reference lines")
     evaluate.add_argument("--beam", type=_positive_int, default=5, metavar="N")
@@ -469,7 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--overwrite replaces it."
         ),
     )
-    train.add_argument("recipe", help="recipe file (.toml)")
+    train.add_argument("recipe", metavar="RECIPE", help="recipe file (.toml)")
     train.add_argument(
         "-o", "--output", metavar="FOLDER", help="the run's folder (overrides the recipe's)"
     )
@@ -481,7 +540,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace a checkpoint or run already in the output folder",
     )
-    train.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1 ...")
+    train.add_argument(
+        "--device", default="cpu", metavar="D", help="cpu (default), cuda, cuda:1 ..."
+    )
     train.add_argument(
         "--max-minutes", type=float, metavar="M", help="stop after M minutes in all (overrides)"
     )
@@ -502,13 +563,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="latency figures (median and p95 of repeated runs)",
         description=(
             "Time translate (greedy and beam 5, 5/20/40-word sentences, with all traces) and "
-            "score. Uses -m MODEL, else pretrained/en-fr-additive, else an untrained model "
-            "of the same size (hidden 256, 8k vocabulary) held to a fixed number of steps."
+            "score, and the 20-word beam-5 translation with one decoding thread and with "
+            "torch's default, idle and next to a busy process. Uses -m MODEL, else the "
+            f"bundled {DEFAULT_MODEL}; without it (says so) an untrained model of the same "
+            "size (hidden 256, 8k vocabulary) held to a fixed number of steps. Progress goes "
+            "to stderr."
         ),
     )
-    bench.add_argument("-m", "--model", help="checkpoint folder to time")
+    bench.add_argument("-m", "--model", help=MODEL_HELP)
     bench.add_argument("--runs", type=_positive_int, default=20, metavar="N")
-    bench.add_argument("--threads", type=_positive_int, metavar="N", help="torch threads")
+    bench.add_argument(
+        "--threads",
+        type=_positive_int,
+        metavar="N",
+        help="torch threads for training and for the thread comparison (translations "
+        "decode with one)",
+    )
     bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     bench.add_argument(
         "--no-training", action="store_true", help="skip the training-throughput figure"
@@ -520,10 +590,4 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``attnviz`` command line; returns the exit code."""
     args = build_parser().parse_args(argv)
-    if args.command in ("translate", "align", "eval"):
-        # One sentence at a time is small work: a second OpenMP thread gains ~10% on an idle
-        # machine and costs 10x or more when another process keeps the cores busy.
-        import torch
-
-        torch.set_num_threads(1)
     return args.func(args)

@@ -1,5 +1,7 @@
 """Typed errors of attnviz. Each carries a message a person can act on."""
 
+__all__ = ["AttnvizError", "CheckpointError", "InputError"]
+
 
 class AttnvizError(Exception):
     """Base class of the errors attnviz raises on purpose."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from .errors import CheckpointError
+from .errors import CheckpointError, InputError
 
 __all__ = [
     "BOS_ID",
@@ -45,7 +45,18 @@ def normalize_text(text: str) -> str:
 
     A typed "▁" counts as whitespace too: SentencePiece reads it as a word boundary, so
     keeping it would give more words in the pieces than in the text.
+
+    Raises InputError for lone surrogates: bytes that were not UTF-8, decoded with Python's
+    ``surrogateescape`` (standard input in a C locale, the CLI's input files), which no
+    tokenizer can read.
     """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"the text is not valid UTF-8 (an undecodable byte at character {exc.start + 1}); "
+            "save it as UTF-8"
+        ) from None
     return " ".join(unicodedata.normalize("NFC", text).replace(WORD_START, " ").split())
 
 

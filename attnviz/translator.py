@@ -3,15 +3,22 @@
 Results are plain dataclasses holding strings and numpy arrays, so nothing downstream needs
 torch (or Streamlit). A :class:`Translator` holds no per-call state: many threads may call it
 at once and each gets exactly what a lone caller would.
+
+Decoding one sentence is small work: torch's default of one thread per core gains ~10% on an
+idle machine and costs 10-20x when another process keeps a core busy (`attnviz bench` shows
+both). So a Translator decodes with one thread (``Translator.threads``) and gives the
+caller's setting back afterwards.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .checkpoint import Checkpoint, load_checkpoint
 from .errors import InputError
@@ -200,14 +207,41 @@ class Score(_Aligned):
     logprob: float = 0.0
 
 
-class Translator:
-    """A loaded model with its tokenizer."""
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run the block with ``count`` torch threads (None: as the caller set them), then give
+    the caller's count back. torch keeps the count per calling thread (OpenMP), so threads
+    that decode at the same time do not change each other's."""
+    if count is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
-    def __init__(self, model: AttentionRNN, tokenizer: Tokenizer, name: str = "model") -> None:
+
+class Translator:
+    """A loaded model with its tokenizer.
+
+    ``threads``: torch threads for decoding (default 1, the fastest on a shared machine;
+    None uses whatever the caller set with ``torch.set_num_threads``).
+    """
+
+    def __init__(
+        self,
+        model: AttentionRNN,
+        tokenizer: Tokenizer,
+        name: str = "model",
+        threads: int | None = 1,
+    ) -> None:
         self.model = model.freeze()
         self.tokenizer = tokenizer
         self.name = name
         self.config = model.config
+        self.threads = threads
         self.checkpoint: Checkpoint | None = None
 
     @classmethod
@@ -267,12 +301,15 @@ class Translator:
         if isinstance(prefix, str):
             prefix = normalize_text(prefix)  # a blank prefix forces nothing
         prefix_ids = self.target_ids(prefix, add_eos=False) if prefix else []
-        if beam_size == 1 and not prefix_ids:
-            results = [greedy_search(self.model, src_ids, max_len, top_k)]
-            tree: list[TreeNode] = []
-        else:
-            beam = beam_search(self.model, src_ids, beam_size, max_len, top_k, alpha, prefix_ids)
-            results, tree = beam.hypotheses, beam.tree
+        with torch_threads(self.threads):
+            if beam_size == 1 and not prefix_ids:
+                results = [greedy_search(self.model, src_ids, max_len, top_k)]
+                tree: list[TreeNode] = []
+            else:
+                beam = beam_search(
+                    self.model, src_ids, beam_size, max_len, top_k, alpha, prefix_ids
+                )
+                results, tree = beam.hypotheses, beam.tree
         hypotheses = [self._hypothesis(rank, r) for rank, r in enumerate(results[:n_best])]
         best = hypotheses[0]
         return Translation(
@@ -292,7 +329,9 @@ class Translator:
     ) -> Score:
         """Forced decoding of ``target`` (text, or a list of pieces) given ``source``."""
         src_ids, truncated = self.source_ids(source, strict)
-        result = forced_decode(self.model, src_ids, self.target_ids(target), top_k)
+        target_ids = self.target_ids(target)
+        with torch_threads(self.threads):
+            result = forced_decode(self.model, src_ids, target_ids, top_k)
         pieces = [self.tokenizer.id_to_piece(t) for t in result.tokens]
         steps = self._steps(result)
         return Score(

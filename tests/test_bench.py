@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import string
 import subprocess
 import sys
 
@@ -39,9 +40,30 @@ def test_bench_reports_every_figure(reversal_checkpoint, tiny_recipe, tmp_path, 
     training = result["training"]
     assert training["target_tokens_per_s_p95"] <= training["target_tokens_per_s_median"]
     assert "cores" in result["machine"]
-    table = capsys.readouterr().out
+    table, progress = capsys.readouterr()
     assert "median ms" in table and "p95 ms" in table
     assert all(name in table for name in names)
+    # Progress on stderr: a line as each figure starts.
+    assert all(f"bench: {name}" in progress for name in names[:-1])
+    # One decoding thread against torch's default, idle and next to a busy process.
+    threads = result["threads"]
+    assert len(threads) == 2 and "one thread (the Translator's default)" in threads
+    for by_load in threads.values():
+        assert list(by_load) == ["idle", "one busy neighbour"]
+        assert all(t["p95_ms"] >= t["median_ms"] > 0 for t in by_load.values())
+    assert "one busy neighbour" in table and "decoding threads" in table
+
+
+def test_bench_says_when_it_times_an_untrained_model(
+    reversal_translator, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("ATTNVIZ_MODELS", str(tmp_path))  # no default model there
+    words = list(string.ascii_lowercase) * 2
+    sentences = [" ".join(words[:n]) for n in bench.SENTENCE_WORDS]
+    monkeypatch.setattr(bench, "untrained_flagship", lambda: (reversal_translator, sentences))
+    result = bench.run_bench(None, runs=1)
+    assert result["model"] == reversal_translator.name
+    assert f"no checkpoint at {tmp_path / 'en-fr-additive'}" in capsys.readouterr().err
 
 
 def test_real_sentences_have_the_timed_lengths():

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from attnviz import cli
+from attnviz.locations import APP_SCRIPT
 
 
 def run(
@@ -128,25 +129,25 @@ def test_help_lists_subcommands(capsys):
         assert command in out
 
 
-def test_app_runs_streamlit_on_the_app_file(tmp_path, monkeypatch):
-    app = tmp_path / "app.py"
-    app.write_text("", encoding="utf-8")
-    monkeypatch.setattr(cli, "APP_PATH", app)
+def test_app_becomes_the_streamlit_server(monkeypatch):
     calls = []
 
-    def fake_run(command, check, cwd):
-        calls.append((command, cwd))
-        return subprocess.CompletedProcess(command, 0)
+    def fake_execv(path, command):
+        calls.append((path, command))
+        raise SystemExit(0)  # a real exec does not return either
 
-    monkeypatch.setattr(cli.subprocess, "run", fake_run)
-    assert cli.main(["app", "--port", "8765"]) == 0
-    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", "8765"]
-    assert calls == [(command, tmp_path)]  # the root, whose .streamlit/config.toml applies
+    monkeypatch.setattr(cli.os, "execv", fake_execv)
+    with pytest.raises(SystemExit):
+        cli.main(["app", "--port", "8765"])
+    command = [sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT)]
+    command += [*cli.STREAMLIT_OPTIONS, "--server.port=8765"]
+    assert calls == [(sys.executable, command)]
+    assert APP_SCRIPT.is_file() and APP_SCRIPT.is_relative_to(Path(cli.__file__).parent)
 
 
-def test_app_without_app_file_says_so(tmp_path, monkeypatch, capsys):
-    missing = tmp_path / "app.py"
-    monkeypatch.setattr(cli, "APP_PATH", missing)
+def test_app_that_cannot_start_says_so(tmp_path, monkeypatch, capsys):
+    missing = tmp_path / "python"
+    monkeypatch.setattr(cli.sys, "executable", str(missing))
     assert cli.main(["app"]) == 2
     assert str(missing) in capsys.readouterr().err
 

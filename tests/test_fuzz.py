@@ -9,8 +9,11 @@ fails instead of blocking the suite.
 
 from __future__ import annotations
 
+import io
+import re
 import signal
 import string
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from attnviz import InputError
+from attnviz import InputError, cli
 from attnviz.align import (
     MAX_NAACL_SENTENCES,
     GoldAlignment,
@@ -250,6 +253,61 @@ def test_score_never_crashes(reversal_translator, source, target) -> None:
     if isinstance(target, str):
         expected = translator.tokenizer.pieces(target)[: translator.config.max_tgt_len - 1]
         assert s.target_pieces[:-1] == expected
+
+
+SURROGATE = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+
+
+@FAST
+@given(before=TEXT, surrogate=SURROGATE, after=TEXT)
+@example(before="caf", surrogate="\udce9", after="")  # Latin-1 "café" read as UTF-8
+def test_lone_surrogates_are_input_errors(reversal_translator, before, surrogate, after) -> None:
+    """Bytes that were not UTF-8 (decoded with surrogateescape) never reach SentencePiece."""
+    text = before + surrogate + after
+    with pytest.raises(InputError, match="not valid UTF-8"):
+        reversal_translator.translate(text, beam_size=2)
+    with pytest.raises(InputError, match="not valid UTF-8"):
+        reversal_translator.score("a b", text)
+
+
+# Lines of any bytes but line ends: invalid UTF-8, NUL, control characters, byte-order marks.
+LINE_BYTES = st.one_of(
+    st.binary(max_size=12),
+    st.sampled_from([b"\xff", b"\xed\xa0\x80", b"\xc3", b"\x00", b"\x1b[0m", b"\xef\xbb\xbf"]),
+    st.sampled_from([b"a", b"b", b" "]),
+)
+INPUT_LINES = st.lists(
+    st.lists(LINE_BYTES, max_size=6).map(lambda parts: b"".join(parts).translate(None, b"\r\n")),
+    min_size=1,
+    max_size=5,
+)
+
+
+@FILES
+@given(lines=INPUT_LINES)
+def test_cli_keeps_one_output_line_per_input_line(
+    reversal_checkpoint, tmp_path: Path, monkeypatch, capsys, lines: list[bytes]
+) -> None:
+    """`attnviz translate` on any bytes, from stdin and from a file: one output line per input
+    line, a line-level message for each line it cannot translate, never a traceback."""
+    data = b"\n".join(lines) + b"\n"
+    (tmp_path / "in.txt").write_bytes(data)
+    argv = ["translate", "-m", str(reversal_checkpoint), "--beam", "2", "--max-len", "8"]
+    outputs = []
+    for extra, stdin in (([], data), (["-i", str(tmp_path / "in.txt")], b"")):
+        stdin_stream = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8", errors="strict")
+        monkeypatch.setattr(sys, "stdin", stdin_stream)
+        code = cli.main([*argv, *extra])
+        out, err = capsys.readouterr()
+        records = out.split("\n")
+        assert len(records) == len(lines) + 1 and records[-1] == ""
+        failed = [int(m) for m in re.findall(r"^attnviz: line (\d+): ", err, re.M)]
+        assert len(failed) == err.count("\n")  # every message is about one line
+        assert code == (1 if failed else 0)
+        assert all(records[n - 1] == "" for n in failed)
+        outputs.append((code, out, err))
+    # A byte-order mark counts only at the start of a file (and of stdin).
+    assert outputs[0] == outputs[1]
 
 
 # ---------------------------------------------------------------------------------------------

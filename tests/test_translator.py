@@ -7,8 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+import torch
 
 import attnviz
+from attnviz import translator as translator_module
 from attnviz.model import AttentionRNN
 from attnviz.translator import Translator
 
@@ -111,3 +113,37 @@ def test_save_then_load_gives_identical_outputs(reversal_checkpoint, reversal_mo
         b = reference.translate(text, beam_size=4, n_best=4)
         assert [h.pieces for h in a.hypotheses] == [h.pieces for h in b.hypotheses]
         np.testing.assert_array_equal(a.attention, b.attention)
+
+
+def test_decoding_uses_the_translators_threads_and_restores_the_callers(
+    reversal_translator, monkeypatch
+):
+    seen = []
+    for name in ("greedy_search", "beam_search", "forced_decode"):
+        search = getattr(translator_module, name)
+
+        def recording(*args, _search=search, **kwargs):
+            seen.append(torch.get_num_threads())
+            return _search(*args, **kwargs)
+
+        monkeypatch.setattr(translator_module, name, recording)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        reversal_translator.translate("a b c", beam_size=1)
+        reversal_translator.translate("a b c", beam_size=3)
+        reversal_translator.score("a b c", "c b a")
+        assert seen == [1, 1, 1] and torch.get_num_threads() == 2
+        reversal_translator.threads = None  # the caller's setting
+        reversal_translator.translate("a b c", beam_size=3)
+        assert seen[-1] == 2
+    finally:
+        reversal_translator.threads = 1
+        torch.set_num_threads(before)
+
+
+def test_undecodable_text_is_an_input_error(reversal_translator):
+    with pytest.raises(attnviz.InputError, match="not valid UTF-8"):
+        reversal_translator.translate("caf\udce9")
+    with pytest.raises(attnviz.InputError, match="not valid UTF-8"):
+        reversal_translator.score("a b", "b \udcff")

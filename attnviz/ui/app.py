@@ -7,8 +7,9 @@ import importlib
 import streamlit as st
 
 from ..errors import CheckpointError
+from ..locations import models_dir
 from .messages import fail
-from .models import bundled_models, models_dir, picked
+from .models import bundled_models, picked
 from .state import (
     ALIGN,
     BEAM_SEARCH,
@@ -43,8 +44,8 @@ def main() -> None:
     names = bundled_models()
     if not names:
         st.info(
-            f"No checkpoint found in {models_dir()}. Train one with "
-            "`attnviz train pretrained/en-fr-additive/recipe.toml`."
+            f"No checkpoint found in {models_dir()}. Point ATTNVIZ_MODELS at a folder of "
+            "checkpoints, or train one with `attnviz train RECIPE --output FOLDER`."
         )
         return
     init_from_url(VIEW, ALIGN, one_of(list(VIEWS)))

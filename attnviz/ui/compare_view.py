@@ -9,6 +9,7 @@ import streamlit as st
 
 from ..errors import CheckpointError, InputError
 from ..figures.heatmap import attention_heatmap
+from ..locations import models_dir
 from ..scorer_lab import (
     Family,
     MemberRun,
@@ -27,7 +28,6 @@ from .messages import fail, warn
 from .models import (
     PickedModel,
     bundled_models,
-    models_dir,
     picked,
     score_cached,
     translate_cached,

@@ -4,16 +4,15 @@ sentences, in its own source language."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
+from ..locations import examples_file
+from ..text_lines import read_lines
 from ..translator import Translator
 from .state import BEAM, EXAMPLE, TEXT, init_from_url, int_in, to_url
 
 __all__ = ["MAX_BEAM", "MAX_CHARS", "beam_input", "examples", "sentence_input"]
 
-EXAMPLES_FILE = Path(__file__).resolve().parents[2] / "assets" / "examples.txt"
 MAX_CHARS = 10_000  # a pasted page still arrives; the model reads its first pieces and says so
 MAX_BEAM = 10
 OFFERED = "examples_offered"  # session key: the examples the picker offered on the last run
@@ -26,9 +25,10 @@ def examples(translator: Translator) -> list[str]:
     found = card.get("examples") if isinstance(card, dict) else None
     if isinstance(found, dict) and found:
         return [str(source) for source in found]
-    if not EXAMPLES_FILE.is_file():
+    path = examples_file()
+    if not path.is_file():
         return ["The red car is fast."]
-    return [line for line in EXAMPLES_FILE.read_text(encoding="utf-8").splitlines() if line]
+    return [line for line in read_lines(path) if line]
 
 
 def use_example() -> None:

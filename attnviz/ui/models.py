@@ -2,32 +2,26 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import streamlit as st
-import torch
 
 from ..checkpoint import CONFIG_FILE
 from ..errors import InputError
 from ..input_fit import input_fit
+from ..locations import DEFAULT_MODEL, models_dir
 from ..translator import Score, Translation, Translator, load
 from .messages import warn
 
 __all__ = [
     "PickedModel",
     "bundled_models",
-    "models_dir",
     "picked",
     "score_cached",
     "translate_cached",
     "translation_or_message",
     "warn_if_unfit",
 ]
-
-REPO_PRETRAINED = Path(__file__).resolve().parents[2] / "pretrained"
-DEFAULT_MODEL = "en-fr-additive"
 
 
 @dataclass(frozen=True)
@@ -43,11 +37,6 @@ class PickedModel:
 BY_NAME = {PickedModel: lambda model: model.name}
 
 
-def models_dir() -> Path:
-    """Bundled checkpoints (``ATTNVIZ_MODELS`` points elsewhere, e.g. in tests)."""
-    return Path(os.environ.get("ATTNVIZ_MODELS", REPO_PRETRAINED))
-
-
 def bundled_models() -> list[str]:
     """Names of the checkpoint folders, the default model first."""
     folder = models_dir()
@@ -59,10 +48,10 @@ def bundled_models() -> list[str]:
 def get_translator(name: str) -> Translator:
     """One Translator per model and process, shared by every session (it is thread-safe).
 
-    Sessions run in threads of one process: each decoding uses one OpenMP thread, so
-    concurrent sessions share the cores instead of oversubscribing them.
+    Sessions run in threads of one process; the translator decodes with one torch thread
+    (``Translator.threads``), so concurrent sessions share the cores instead of
+    oversubscribing them.
     """
-    torch.set_num_threads(1)
     return load(models_dir() / name)
 
 
