@@ -114,7 +114,8 @@ def test_installed_app_opens_its_first_page_from_another_folder(installed, tmp_p
     page = json.loads(run([str(installed / "python"), "-c", APP_CHECK], cwd=tmp_path).stdout)
     assert page["package"].startswith(str(installed.parent))  # not this repository's copy
     assert page["model"] == FLAGSHIP.name
-    first_example = (ROOT / "assets" / "examples.txt").read_text(encoding="utf-8").split("\n")[0]
+    card = json.loads((FLAGSHIP / "card.json").read_text(encoding="utf-8"))
+    first_example = next(iter(card["examples"]))  # the page offers the model's own examples
     assert page["sentence"] == first_example
     assert page["translation"] == __import__("attnviz").load(FLAGSHIP).translate(first_example).text
     assert page["charts"] == 1
