@@ -20,9 +20,10 @@ AER, precision and recall follow Och & Ney (2003), with sure links S inside poss
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from ..errors import InputError
 from ..text_lines import read_lines
@@ -221,6 +222,30 @@ def _check_sentence_count(sentences: list, text: _Text, name: str) -> None:
         raise InputError(f"{name} has {len(sentences)} lines but the text has {len(text.lengths)}")
 
 
+T = TypeVar("T")
+
+
+def _per_line(
+    lines: Iterable[str],
+    name: str,
+    lengths: Sequence[tuple[int, int]] | None,
+    sentences: int | None,
+    sides: tuple[str, str],
+    skipped: list[SkippedLink] | None,
+    read_line: Callable[[str, _Text, int, str], T],
+) -> list[T]:
+    """One alignment per line of a format with a sentence per line (Pharaoh, TALP):
+    ``read_line(line, text, sentence index, where)`` reads one, checking its links."""
+    text = _Text(lengths, sides, skipped)
+    count = sentences if sentences is not None else len(lengths) if lengths is not None else None
+    alignments = [
+        read_line(line, text, number - 1, f"{name}, line {number}")
+        for number, line in enumerate(_sentence_lines(lines, count), start=1)
+    ]
+    _check_sentence_count(alignments, text, name)
+    return alignments
+
+
 # -- readers --------------------------------------------------------------------------------
 
 
@@ -239,21 +264,18 @@ def parse_pharaoh(
     it is an error. Blank lines after the ``sentences``-th (default ``len(lengths)``) are
     ignored.
     """
-    text = _Text(lengths, sides, skipped)
-    count = sentences if sentences is not None else len(lengths) if lengths is not None else None
-    alignments = []
-    for number, line in enumerate(_sentence_lines(lines, count), start=1):
-        where = f"{name}, line {number}"
+
+    def read_line(line: str, text: _Text, index: int, where: str) -> set[Link]:
         links = set()
         for field in line.split():
             if "-" not in field:
                 raise InputError(f"{where}: {field!r} is not a link like 0-1")
-            link = text.check(_pair(field, "-", 0, where), number - 1, where)
+            link = text.check(_pair(field, "-", 0, where), index, where)
             if link is not None:
                 links.add(link)
-        alignments.append(links)
-    _check_sentence_count(alignments, text, name)
-    return alignments
+        return links
+
+    return _per_line(lines, name, lengths, sentences, sides, skipped, read_line)
 
 
 def parse_talp(
@@ -266,22 +288,19 @@ def parse_talp(
 ) -> list[GoldAlignment]:
     """TALP lines (``1-2`` sure, ``3p4`` possible, 1-based) -> gold links per sentence (the
     other arguments as in :func:`parse_pharaoh`)."""
-    text = _Text(lengths, sides, skipped)
-    count = sentences if sentences is not None else len(lengths) if lengths is not None else None
-    alignments = []
-    for number, line in enumerate(_sentence_lines(lines, count), start=1):
-        where = f"{name}, line {number}"
+
+    def read_line(line: str, text: _Text, index: int, where: str) -> GoldAlignment:
         sure, possible = set(), set()
         for field in line.split():
             separator = "-" if "-" in field else "p"
             if separator not in field:
                 raise InputError(f"{where}: {field!r} is not a link like 1-2 or 1p2")
-            link = text.check(_pair(field, separator, 1, where), number - 1, where)
+            link = text.check(_pair(field, separator, 1, where), index, where)
             if link is not None:
                 (sure if separator == "-" else possible).add(link)
-        alignments.append(GoldAlignment.of(sure, possible))
-    _check_sentence_count(alignments, text, name)
-    return alignments
+        return GoldAlignment.of(sure, possible)
+
+    return _per_line(lines, name, lengths, sentences, sides, skipped, read_line)
 
 
 def parse_naacl(
