@@ -67,14 +67,17 @@ STEP, EXPLAIN, SALIENCY = "step", "explain", "saliency"
 FAMILY = "family"
 HYPOTHESIS, DIVERGE_FIRST, DIVERGE_SECOND = "hyp", "diva", "divb"
 TARGET, EDIT, REPLACEMENT = "target", "edit", "replacement"
-CHECKPOINT_SOURCE, CHECKPOINT_PATH, SNAPSHOT = "ckpt", "ckpt_path", "snapshot"
+CHECKPOINT_SOURCE, SNAPSHOT = "ckpt", "snapshot"
+# The server-folder box: a widget only. A path never goes into a link: a link would make
+# every visitor's browser ask the server for that folder.
+CHECKPOINT_PATH = "ckpt_path"
 VIEW_URL_KEYS = {
     ALIGN: (UNIT, LINKS),
     STEP_THROUGH: (STEP, EXPLAIN, SALIENCY),
-    COMPARE: (FAMILY,),
+    COMPARE: (FAMILY, UNIT),
     BEAM_SEARCH: (HYPOTHESIS, DIVERGE_FIRST, DIVERGE_SECOND),
     WHAT_IF: (TARGET, EDIT, REPLACEMENT),
-    CHECKPOINT: (CHECKPOINT_SOURCE, CHECKPOINT_PATH, SNAPSHOT),
+    CHECKPOINT: (CHECKPOINT_SOURCE, SNAPSHOT),
 }
 
 
