@@ -200,8 +200,9 @@ def render(model: PickedModel) -> None:
     st.subheader("Side by side in numbers")
     jsd = divergence_matrix([r.shared for r in runs])
     table = compare_table(runs, pair, jsd)
-    numeric = {c: NUMBER for c in table.columns if table[c].dtype.kind == "f"}
-    st.dataframe(table, hide_index=True, column_config=numeric, key="compare-table")
+    # A static table wraps its text: every column stays on screen (a data grid would scroll
+    # the scores off to the right behind the translations).
+    st.table(table.style.format(precision=3, na_rep="–").hide(axis="index"))
     explain(runs, target, task, pair)
     grid = show_heatmaps(runs, unit, family.name)
     names = family.members
