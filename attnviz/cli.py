@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -136,12 +137,22 @@ def cmd_app(args: argparse.Namespace) -> int:
             "of the repository (pip install -e .)"
         )
         return 2
+    from .ui.checkpoint_open import ALLOW_PATHS_ENV  # Streamlit is needed from here on anyway
+
+    folders = [Path(f).expanduser().resolve() for f in args.allow_path]
+    for folder in folders:
+        if not folder.is_dir():
+            _error(f"--allow-path {folder}: no such folder")
+            return 2
+    env = dict(os.environ)
+    if folders:
+        env[ALLOW_PATHS_ENV] = os.pathsep.join(map(str, folders))
     command = [sys.executable, "-m", "streamlit", "run", str(APP_PATH)]
     if args.port is not None:
         command += ["--server.port", str(args.port)]
     try:
         # From the repository root, so that Streamlit reads its .streamlit/config.toml.
-        return subprocess.run(command, check=False, cwd=APP_PATH.parent).returncode
+        return subprocess.run(command, check=False, cwd=APP_PATH.parent, env=env).returncode
     except KeyboardInterrupt:
         # Ctrl+C reaches Streamlit too and it shuts down itself; no traceback from us.
         return 130
@@ -401,6 +412,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         metavar="N",
         help="port to serve on (default: Streamlit's, usually 8501)",
+    )
+    app.add_argument(
+        "--allow-path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="let visitors open checkpoint folders inside DIR on this machine (repeatable; "
+        "default: none, the Checkpoint view then offers no server folders)",
     )
     app.set_defaults(func=cmd_app)
 

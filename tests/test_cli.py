@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from attnviz import cli
+from attnviz.ui.checkpoint_open import ALLOW_PATHS_ENV
 
 
 def run(
@@ -134,14 +136,22 @@ def test_app_runs_streamlit_on_the_app_file(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "APP_PATH", app)
     calls = []
 
-    def fake_run(command, check, cwd):
-        calls.append((command, cwd))
+    def fake_run(command, check, cwd, env):
+        calls.append((command, cwd, env.get(ALLOW_PATHS_ENV)))
         return subprocess.CompletedProcess(command, 0)
 
     monkeypatch.setattr(cli.subprocess, "run", fake_run)
+    monkeypatch.delenv(ALLOW_PATHS_ENV, raising=False)
     assert cli.main(["app", "--port", "8765"]) == 0
     command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", "8765"]
-    assert calls == [(command, tmp_path)]  # the root, whose .streamlit/config.toml applies
+    assert calls == [(command, tmp_path, None)]  # the root, whose .streamlit/config.toml applies
+    (tmp_path / "runs").mkdir()
+    assert (
+        cli.main(["app", "--allow-path", str(tmp_path / "runs" / ".."), "--allow-path", "."]) == 0
+    )
+    assert calls[1][2] == os.pathsep.join([str(tmp_path.resolve()), str(Path.cwd().resolve())])
+    assert cli.main(["app", "--allow-path", str(tmp_path / "nowhere")]) == 2
+    assert len(calls) == 2
 
 
 def test_app_without_app_file_says_so(tmp_path, monkeypatch, capsys):
