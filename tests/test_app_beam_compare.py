@@ -15,6 +15,7 @@ from app_helpers import (
     figure_specs,
     figure_titled,
     plotly_array,
+    record_downloads,
     run_app,
     url_value,
 )
@@ -221,6 +222,25 @@ def test_compare_draws_words_by_default_and_keeps_the_unit_in_the_url(models):
     expected = load(models / REVERSAL[0]).translate("ab cd", beam_size=5)
     assert grid["layout"]["xaxis"]["ticktext"] == [display_token(w) for w in expected.source_words]
     assert url_value(app, "unit") == "words"
+
+
+def test_compare_exports_its_grid_as_html_and_what_it_draws_as_json(models, monkeypatch):
+    for name in REVERSAL[:3]:
+        add_model(models, name)
+    downloads = record_downloads(monkeypatch)
+    app = run_app(view="compare", model="reversal-dot", text="a b c")
+    assert not app.exception
+    name, html = downloads["HTML"]
+    assert name == "compare-reversal-words.html"
+    page = html()
+    assert "reversal-general (general)" in page and "<html>" in page
+    name, data = downloads["JSON"]
+    assert name == "compare-reversal-words.json"
+    drawn = json.loads(data())["drawn"]
+    assert drawn["unit"] == "words"
+    assert [p["title"] for p in drawn["panels"]] == [f"{m} ({m[9:]})" for m in REVERSAL[:3]]
+    captions = " ".join(c.value for c in app.caption).replace("\\", "")
+    assert "one colour bar" in captions
 
 
 def test_compare_without_a_family_says_so(models):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from app_helpers import add_model, figure_titled, plotly_array, url_value
+from app_helpers import add_model, figure_titled, plotly_array, record_downloads, url_value
 from app_helpers import run_app as app_run
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1 import AppTest
@@ -256,6 +256,27 @@ def test_parallel_set_gives_scores_and_a_table(models):
     assert list(rows["line"]) == [1, 2, 3] and "mean entropy" in rows and "dropped" in rows
     bleu = [m for m in app.metric if m.label == "BLEU"]
     assert len(bleu) == 1 and float(bleu[0].value) > 90
+
+
+def test_the_run_exports_corpus_scores_and_a_row_per_sentence(models, monkeypatch):
+    downloads = record_downloads(monkeypatch)
+    app = upload_parallel(run_app(beam="1"), SOURCES, REFERENCES)
+    assert not app.exception
+    name, data = downloads["JSON"]
+    assert name == "checkpoint-reversal-additive-run-parallel-beam-1.json"
+    exported = json.loads(data())
+    assert [row["translation"] for row in exported["sentences"]] == ["c b a", "g f e d", "i h"]
+    assert [row["line"] for row in exported["sentences"]] == [1, 2, 3]
+    assert exported["corpus"]["sentences"] == 3 and exported["corpus"]["quality"]["bleu"] > 90
+
+
+def test_the_view_opens_with_run_a_file_and_the_curve_then_the_card(models):
+    app = run_app()
+    headings = [h.value for h in app.subheader]
+    assert headings.index("Run a file") < headings.index("Training curve")
+    assert headings.index("Training curve") < headings.index("Model card")
+    captions = " ".join(c.value for c in app.caption).replace("\\", "")
+    assert "Across: the training step" in captions  # the curve says what it shows
 
 
 def test_sentence_file_gives_a_table_without_references(models):
