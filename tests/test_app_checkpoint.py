@@ -11,7 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from app_helpers import add_model, figure_titled, plotly_array, record_downloads, url_value
+from app_helpers import (
+    PRETRAINED,
+    add_model,
+    figure_titled,
+    plotly_array,
+    record_downloads,
+    url_value,
+)
 from app_helpers import run_app as app_run
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1 import AppTest
@@ -277,6 +284,20 @@ def test_the_view_opens_with_run_a_file_and_the_curve_then_the_card(models):
     assert headings.index("Training curve") < headings.index("Model card")
     captions = " ".join(c.value for c in app.caption).replace("\\", "")
     assert "Across: the training step" in captions  # the curve says what it shows
+
+
+def test_the_card_reads_as_tables_whose_text_wraps(models):
+    card = json.loads((PRETRAINED / "reversal-additive" / "card.json").read_text())
+    (models / "reversal-additive" / "card.json").write_text(json.dumps(card))
+    app = run_app()
+    assert not app.exception
+    tables = [t.value for t in app.table]
+    data = [t for t in tables if "corpus" in t.columns]
+    assert list(data[0]["corpus"]) == [d["corpus"] for d in card["data"]]
+    training = [t for t in tables if "steps" in list(t.get("field", []))]
+    assert training and training[0].set_index("field")["value"]["steps"] == str(
+        card["training"]["steps"]
+    )
 
 
 def test_sentence_file_gives_a_table_without_references(models):

@@ -83,12 +83,17 @@ def nested_table(section: dict) -> pd.DataFrame:
     return arrow_safe(table.astype(object).where(table.notna(), None))
 
 
+def card_table(table: pd.DataFrame) -> None:
+    """A static table: long text (attributions, notes) wraps instead of being cut off."""
+    st.table(table.style.format(precision=4, na_rep="").hide(axis="index"))
+
+
 def render_section(title: str, section: dict) -> None:
     """One part of the card: plain fields, then nested numbers, then definitions as text."""
     st.markdown(f"**{markdown_literal(title)}**")
     for table in (key_values(section), nested_table(section)):
         if len(table):
-            st.dataframe(table, hide_index=True)
+            card_table(table)
     for key, value in section.items():
         if str(key).endswith("definition"):
             st.text(f"{key}: {as_text(value)}")
@@ -106,7 +111,7 @@ def render_card(checkpoint: Checkpoint) -> None:
     if data is not None:
         st.markdown("**Data, license and attribution**")
         if isinstance(data, list) and data and all(isinstance(d, dict) for d in data):
-            st.dataframe(arrow_safe(pd.DataFrame(data).astype(object)), hide_index=True)
+            card_table(arrow_safe(pd.DataFrame(data).astype(object)))
         else:
             st.text(as_text(data))
     render_section(
