@@ -136,6 +136,22 @@ def test_the_align_figure_says_what_it_shows_and_explains_its_special_tokens(mod
     assert "starts a new word" in captions  # so is ▁
 
 
+@pytest.mark.parametrize(
+    "view, says",
+    [
+        ("step", "Bars: the model's most probable next tokens"),
+        ("beam", "The red path is the picked hypothesis"),
+        ("whatif", "One bar per target piece"),
+    ],
+)
+def test_every_view_says_what_its_figures_show(models, view, says):
+    app = run_app(view=view, text="a b c d")
+    assert not app.exception
+    captions = " ".join(c.value for c in app.caption).replace("\\", "")
+    assert says in captions
+    assert "end-of-sentence token" in captions
+
+
 def test_changing_only_the_display_does_not_decode_again(models, monkeypatch):
     from attnviz.translator import Translator
 

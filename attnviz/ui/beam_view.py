@@ -67,7 +67,8 @@ def show_tree(translation: Translation, model: str, rank: int) -> None:
         hypothesis_path(translation.beam_tree, pieces),
     )
     show_figure(figure, key="beam-tree", caption=BEAM_TREE, tokens=pieces)
-    download_row(file_stem(BEAM_SEARCH, model, "tree"), key="beam-tree", figure=figure)
+    stem = file_stem(BEAM_SEARCH, model, f"beam-{translation.beam_size}", "tree")
+    download_row(stem, key="beam-tree", figure=figure)
 
 
 def show_divergence(translation: Translation, model: str) -> None:
