@@ -27,7 +27,7 @@ GRID_FONT = 13
 GRID_TITLE_PX = 44  # the figure's title
 GRID_PANEL_TITLE_PX = 26  # each panel's name, under it
 GRID_COLORBAR_PX = 60
-CHAR_PX = 0.62 * GRID_FONT  # a label character's width, about
+CHAR_PX = 0.66 * GRID_FONT  # a label character's width, about (capitals are wider)
 
 
 @dataclass

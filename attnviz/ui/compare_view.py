@@ -115,7 +115,7 @@ def head_panels(run: MemberRun, unit: str) -> list[Panel]:
     for h, weights in enumerate(t.head_attention):
         if unit == "words":
             weights = word_attention(weights, t.source_word_of_piece, t.target_word_of_piece)
-        title = f"{run.model} ({scorer_of(run.model)}), head {h + 1} of {heads}"
+        title = f"head {h + 1} of {heads}"  # the grid's title names the model
         panels.append(Panel(title, matrix.source, matrix.target, weights))
     return panels
 
@@ -135,7 +135,7 @@ def show_heatmaps(runs: list[MemberRun], unit: str, family: str) -> go.Figure:
             f"Each of the {len(heads)} heads of {run.model} (its heatmap above is their mean):"
         )
         title = f"The {len(heads)} heads of {run.model} ({scorer_of(run.model)}), by {unit[:-1]}"
-        show_figure(heatmap_grid(heads, title, columns=4), key=f"compare-heads-{run.model}")
+        show_figure(heatmap_grid(heads, title), key=f"compare-heads-{run.model}")
     return grid
 
 
