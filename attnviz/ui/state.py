@@ -61,7 +61,7 @@ VIEW, MODEL, TEXT, BEAM = "view", "model", "text", "beam"
 EXAMPLE = "example"  # the example picker: a widget only, never in the URL
 SHARED_URL_KEYS = (VIEW, MODEL, TEXT, BEAM)
 
-# URL parameters of one view each.
+# URL parameters of one view each (the unit, words or pieces, of Align and Compare).
 UNIT, LINKS = "unit", "links"
 STEP, EXPLAIN, SALIENCY = "step", "explain", "saliency"
 FAMILY = "family"
