@@ -184,6 +184,15 @@ def cmd_translate(args: argparse.Namespace) -> int:
 def cmd_app(args: argparse.Namespace) -> int:
     """Become the Streamlit server of the app (this process, so that a signal sent to its
     PID, such as ``kill -TERM``, stops the server); returns only if it cannot start."""
+    from .ui.checkpoint_open import ALLOW_PATHS_ENV  # Streamlit is needed from here on anyway
+
+    folders = [Path(f).expanduser().resolve() for f in args.allow_path]
+    for folder in folders:
+        if not folder.is_dir():
+            _error(f"--allow-path {folder}: no such folder")
+            return 2
+    if folders:  # the server, which this process becomes, reads it
+        os.environ[ALLOW_PATHS_ENV] = os.pathsep.join(map(str, folders))
     command = [sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT), *STREAMLIT_OPTIONS]
     if args.port is not None:
         command.append(f"--server.port={args.port}")
@@ -454,6 +463,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         metavar="N",
         help="port to serve on (default: Streamlit's, usually 8501)",
+    )
+    app.add_argument(
+        "--allow-path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="let visitors open checkpoint folders inside DIR on this machine (repeatable; "
+        "default: none, the Checkpoint view then offers no server folders)",
     )
     app.set_defaults(func=cmd_app)
 

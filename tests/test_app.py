@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from app_helpers import PRETRAINED, add_model, figure_specs, record_downloads, run_app, url_value
 from streamlit.testing.v1 import AppTest
@@ -110,6 +111,45 @@ def test_align_exports_word_links_as_pharaoh_and_piece_links_in_their_own_file(m
     app.radio(key="unit").set_value("words").run()
     assert "Piece links" not in downloads and "Pharaoh word links" in downloads
     assert downloads["HTML"][0] == "align-reversal-additive-words.html"
+
+
+def test_align_json_holds_the_drawn_matrix_and_its_links(models, monkeypatch):
+    downloads = record_downloads(monkeypatch)
+    app = run_app(text="ab cd e", unit="words", links="0")
+    assert not app.exception
+    translation = attnviz.load(models / "reversal-additive").translate("ab cd e", beam_size=5)
+    words = alignment_matrix(translation, "words", links=True)
+    exported = json.loads(downloads["JSON"][1]())
+    drawn = exported["drawn"]
+    assert drawn["unit"] == "words"
+    assert drawn["source"] == words.source and drawn["target"] == words.target
+    np.testing.assert_allclose(drawn["attention"], words.attention, atol=1e-6)
+    assert [tuple(link) for link in drawn["links"]] == words.links  # even with the overlay off
+    assert exported["translation"]["text"] == translation.text
+
+
+def test_the_align_figure_says_what_it_shows_and_explains_its_special_tokens(models):
+    app = run_app(text="a b c d", unit="pieces")
+    captions = " ".join(c.value for c in app.caption).replace("\\", "")
+    assert "Red squares: the hard alignment" in captions
+    assert "end-of-sentence token" in captions  # </s> is drawn
+    assert "starts a new word" in captions  # so is ▁
+
+
+@pytest.mark.parametrize(
+    "view, says",
+    [
+        ("step", "Bars: the model's most probable next tokens"),
+        ("beam", "The red path is the picked hypothesis"),
+        ("whatif", "One bar per target piece"),
+    ],
+)
+def test_every_view_says_what_its_figures_show(models, view, says):
+    app = run_app(view=view, text="a b c d")
+    assert not app.exception
+    captions = " ".join(c.value for c in app.caption).replace("\\", "")
+    assert says in captions
+    assert "end-of-sentence token" in captions
 
 
 def test_changing_only_the_display_does_not_decode_again(models, monkeypatch):

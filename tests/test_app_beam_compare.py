@@ -9,13 +9,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_helpers import PRETRAINED, add_model, figure_specs, figure_titled, plotly_array, run_app
+from app_helpers import (
+    PRETRAINED,
+    add_model,
+    figure_specs,
+    figure_titled,
+    plotly_array,
+    record_downloads,
+    run_app,
+    url_value,
+)
 from streamlit.testing.v1 import AppTest
 
 from attnviz import scorer_lab
 from attnviz.analysis import attention_entropy
 from attnviz.attention import SCORERS
 from attnviz.figures.beam import first_divergence
+from attnviz.figures.style import display_token
 from attnviz.scorer_lab import (
     card_aer,
     card_bleu,
@@ -140,7 +150,7 @@ def test_compare_finds_the_reversal_family_and_tabulates_it(models):
     app = run_app(view="compare", model="reversal-dot", text="a b c d")
     assert not app.exception
     assert app.selectbox(key="family").value == "reversal"
-    table = app.dataframe[0].value
+    table = app.table[0].value
     assert list(table["model"]) == REVERSAL
     assert list(table["scorer"]) == list(SCORERS)
     for name, entropy, text in zip(
@@ -167,19 +177,68 @@ def test_compare_computes_the_agreement_of_each_pair_once_per_rerun(models, monk
     assert len(pairs) == len(REVERSAL) * (len(REVERSAL) - 1) // 2
 
 
+def panel_titles(spec: dict) -> list[str]:
+    """The titles under the panels of a grid figure, in panel order."""
+    return [a["text"] for a in spec["layout"]["annotations"]]
+
+
+def test_compare_draws_every_model_in_one_grid_with_one_colour_bar(models):
+    for name in REVERSAL:
+        add_model(models, name)
+    app = run_app(view="compare", model="reversal-dot", text="a b c", unit="pieces")
+    assert not app.exception
+    grid = figure_titled(app, "Attention of the reversal models, by piece")
+    assert panel_titles(grid) == [f"{m} ({m[9:]})" for m in REVERSAL]
+    assert [t["coloraxis"] for t in grid["data"]] == ["coloraxis"] * len(REVERSAL)
+    assert grid["layout"]["coloraxis"]["cmin"] == 0 and grid["layout"]["coloraxis"]["cmax"] == 1
+    expected = load(models / "reversal-general").translate("a b c", beam_size=5)
+    general = grid["data"][REVERSAL.index("reversal-general")]
+    np.testing.assert_allclose(plotly_array(general["z"]), expected.attention, atol=1e-6)
+    # The numbers come first: the table is on the page before the grid.
+    kinds = [type(e).__name__ for e in app.main if type(e).__name__ in {"Table", "PlotlyChart"}]
+    assert kinds[0] == "Table"
+
+
 def test_compare_shows_every_head_of_the_multihead_model(models):
     for name in REVERSAL:
         add_model(models, name)
-    app = run_app(view="compare", model="reversal-dot", text="a b c")
-    titles = list(figures(app))
-    assert [t for t in titles if ", head" not in t] == [f"{m} ({m[9:]})" for m in REVERSAL]
-    heads = [t for t in titles if ", head" in t]
-    assert heads == [f"reversal-multihead (multihead), head {h} of 4" for h in range(1, 5)]
+    app = run_app(view="compare", model="reversal-dot", text="a b c", unit="pieces")
+    heads = figure_titled(app, "heads of reversal-multihead")
+    assert panel_titles(heads) == [f"head {h} of 4" for h in range(1, 5)]
     expected = load(models / "reversal-multihead").translate("a b c", beam_size=5)
-    spec = figure_titled(app, "head 3 of 4")
     np.testing.assert_allclose(
-        plotly_array(spec["data"][0]["z"]), expected.head_attention[2], atol=1e-6
+        plotly_array(heads["data"][2]["z"]), expected.head_attention[2], atol=1e-6
     )
+
+
+def test_compare_draws_words_by_default_and_keeps_the_unit_in_the_url(models):
+    for name in REVERSAL[:2]:
+        add_model(models, name)
+    app = run_app(view="compare", model="reversal-dot", text="ab cd")
+    assert not app.exception
+    grid = figure_titled(app, "by word")
+    expected = load(models / REVERSAL[0]).translate("ab cd", beam_size=5)
+    assert grid["layout"]["xaxis"]["ticktext"] == [display_token(w) for w in expected.source_words]
+    assert url_value(app, "unit") == "words"
+
+
+def test_compare_exports_its_grid_as_html_and_what_it_draws_as_json(models, monkeypatch):
+    for name in REVERSAL[:3]:
+        add_model(models, name)
+    downloads = record_downloads(monkeypatch)
+    app = run_app(view="compare", model="reversal-dot", text="a b c")
+    assert not app.exception
+    name, html = downloads["HTML"]
+    assert name == "compare-reversal-words.html"
+    page = html()
+    assert "reversal-general (general)" in page and "<html>" in page
+    name, data = downloads["JSON"]
+    assert name == "compare-reversal-words.json"
+    drawn = json.loads(data())["drawn"]
+    assert drawn["unit"] == "words"
+    assert [p["title"] for p in drawn["panels"]] == [f"{m} ({m[9:]})" for m in REVERSAL[:3]]
+    captions = " ".join(c.value for c in app.caption).replace("\\", "")
+    assert "one colour bar" in captions
 
 
 def test_compare_without_a_family_says_so(models):
@@ -196,7 +255,7 @@ def test_a_model_named_like_a_member_but_configured_otherwise_is_left_out(models
     add_model(models, "reversal-dot", source="dates-dot")
     app = run_app(view="compare", model="reversal-general", text="a b c")
     assert not app.exception
-    assert list(app.dataframe[0].value["model"]) == REVERSAL[1:]
+    assert list(app.table[0].value["model"]) == REVERSAL[1:]
     assert any(
         "reversal-dot is not compared" in t.value and "vocab_size" in t.value for t in app.text
     )
@@ -208,7 +267,7 @@ def test_compare_warns_when_the_sentence_was_cut(models):
     app = run_app(view="compare", model="reversal-dot", text=" ".join("abcdefghij" * 4))
     assert not app.exception
     assert any("longer than these models read" in w.value for w in app.warning)
-    assert len(app.dataframe[0].value) == 2
+    assert len(app.table[0].value) == 2
 
 
 def test_family_from_the_url_and_the_dates_gold_alignment(models):
@@ -218,7 +277,7 @@ def test_family_from_the_url_and_the_dates_gold_alignment(models):
     app = run_app(view="compare", model="reversal-dot", family="dates", text=text)
     assert not app.exception
     assert app.selectbox(key="family").value == "dates"
-    table = app.dataframe[0].value
+    table = app.table[0].value
     assert list(table["model"]) == ["dates-dot", "dates-general"]
     assert table["AER (this sentence)"].between(0, 1).all()
     assert any(t.value == "2009-03-03" for t in app.text)  # the gold translation

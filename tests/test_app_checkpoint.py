@@ -11,13 +11,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from app_helpers import add_model, figure_titled, plotly_array, url_value
+from app_helpers import (
+    PRETRAINED,
+    add_model,
+    figure_titled,
+    plotly_array,
+    record_downloads,
+    url_value,
+)
 from app_helpers import run_app as app_run
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1 import AppTest
 
 from attnviz.checkpoint import save_weights
 from attnviz.model import AttentionRNN
+from attnviz.ui.checkpoint_open import ALLOW_PATHS_ENV
 
 HISTORY = (
     "step,epoch,lr,train_loss,dev_loss,dev_bleu,target_tokens,tokens_per_s,elapsed_s\n"
@@ -116,9 +124,9 @@ def test_snapshot_slider_shows_attention_at_each_snapshot(with_snapshots):
     app = run_app(text="a b c d")
     assert not app.exception
     slider = app.select_slider(key="snapshot")
-    assert slider.options == ["step-0", "step-300", "final weights"]
+    assert slider.options == ["step 0", "step 300", "final weights"]  # stops by their step
     assert slider.value == "step-0"
-    untrained = heatmap_weights(figure_titled(app, "at step-0"))
+    untrained = heatmap_weights(figure_titled(app, "at step 0 ("))
     app = slider.set_value("final weights").run()
     assert not app.exception
     assert "d c b a" in [t.value for t in app.text]
@@ -128,7 +136,7 @@ def test_snapshot_slider_shows_attention_at_each_snapshot(with_snapshots):
     assert final[:4].argmax(axis=1).tolist() == [3, 2, 1, 0]
     assert url_value(app, "snapshot") == "final weights"
     curve = figure_titled(app, "Training of")
-    assert "step-300" in json.dumps(curve["layout"]["annotations"])  # snapshots marked
+    assert "step 300" in json.dumps(curve["layout"]["annotations"])  # snapshots marked
 
 
 def test_snapshot_from_the_url(with_snapshots):
@@ -140,17 +148,64 @@ def test_snapshot_from_the_url(with_snapshots):
 # -- opening a folder or a zip --------------------------------------------------------------
 
 
-def test_path_that_does_not_exist_gives_a_message(models, tmp_path):
-    app = run_app(ckpt="path", ckpt_path=str(tmp_path / "nowhere"))
+def test_server_folders_are_not_offered_unless_the_operator_allows_some(models, monkeypatch):
+    monkeypatch.delenv(ALLOW_PATHS_ENV, raising=False)
+    app = run_app(ckpt="path", ckpt_path="/etc")
+    assert not app.exception
+    assert "path" not in app.radio(key="ckpt").options
+    assert app.radio(key="ckpt").value == "bundled"
+    assert not app.text_input and url_value(app, "ckpt_path") is None
+
+
+def open_folder(monkeypatch, allowed: Path, typed: str) -> AppTest:
+    """The view with server folders under ``allowed`` permitted and ``typed`` in the box."""
+    monkeypatch.setenv(ALLOW_PATHS_ENV, str(allowed))
+    app = run_app(ckpt="path")
+    assert app.radio(key="ckpt").value == "path"
+    return app.text_input(key="ckpt_path").input(typed).run()
+
+
+def test_a_checkpoint_in_an_allowed_folder_opens_and_stays_out_of_the_url(
+    models, reversal_checkpoint, monkeypatch
+):
+    app = open_folder(monkeypatch, reversal_checkpoint.parent, str(reversal_checkpoint))
+    assert not app.exception and not app.error
+    assert table(app).set_index("setting")["value"]["name"] == "reversal-additive"
+    assert str(reversal_checkpoint) not in json.dumps(dict(app.query_params))
+    relative = open_folder(monkeypatch, reversal_checkpoint.parent, reversal_checkpoint.name)
+    assert table(relative).set_index("setting")["value"]["name"] == "reversal-additive"
+
+
+def test_a_path_from_a_link_is_not_opened(models, reversal_checkpoint, monkeypatch):
+    monkeypatch.setenv(ALLOW_PATHS_ENV, str(reversal_checkpoint.parent))
+    app = run_app(ckpt="path", ckpt_path=str(reversal_checkpoint))
+    assert not app.exception
+    assert app.text_input(key="ckpt_path").value == ""
+    assert url_value(app, "ckpt_path") is None
+
+
+def test_path_that_does_not_exist_gives_a_message(models, tmp_path, monkeypatch):
+    app = open_folder(monkeypatch, tmp_path, str(tmp_path / "nowhere"))
     assert not app.exception
     assert "no such checkpoint folder" in messages(app, "error")
 
 
-def test_path_of_a_checkpoint_opens_it(models, reversal_checkpoint):
-    app = run_app(ckpt="path", ckpt_path=str(reversal_checkpoint))
-    assert not app.exception and not app.error
-    assert table(app).set_index("setting")["value"]["name"] == "reversal-additive"
-    assert url_value(app, "ckpt_path") == str(reversal_checkpoint)
+@pytest.mark.parametrize("escape", ["outside", "dotdot", "symlink"])
+def test_a_folder_outside_the_allowed_ones_is_refused(
+    models, reversal_checkpoint, tmp_path, monkeypatch, escape
+):
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    typed = {
+        "outside": str(reversal_checkpoint),
+        "dotdot": str(allowed / ".." / ".." / reversal_checkpoint.relative_to(tmp_path.parent)),
+        "symlink": "link",
+    }[escape]
+    (allowed / "link").symlink_to(reversal_checkpoint, target_is_directory=True)
+    app = open_folder(monkeypatch, allowed, typed)
+    assert not app.exception
+    assert "outside the folders this server opens" in messages(app, "error")
+    assert not app.dataframe
 
 
 @pytest.mark.parametrize(
@@ -208,6 +263,41 @@ def test_parallel_set_gives_scores_and_a_table(models):
     assert list(rows["line"]) == [1, 2, 3] and "mean entropy" in rows and "dropped" in rows
     bleu = [m for m in app.metric if m.label == "BLEU"]
     assert len(bleu) == 1 and float(bleu[0].value) > 90
+
+
+def test_the_run_exports_corpus_scores_and_a_row_per_sentence(models, monkeypatch):
+    downloads = record_downloads(monkeypatch)
+    app = upload_parallel(run_app(beam="1"), SOURCES, REFERENCES)
+    assert not app.exception
+    name, data = downloads["JSON"]
+    assert name == "checkpoint-reversal-additive-run-parallel-beam-1.json"
+    exported = json.loads(data())
+    assert [row["translation"] for row in exported["sentences"]] == ["c b a", "g f e d", "i h"]
+    assert [row["line"] for row in exported["sentences"]] == [1, 2, 3]
+    assert exported["corpus"]["sentences"] == 3 and exported["corpus"]["quality"]["bleu"] > 90
+
+
+def test_the_view_opens_with_run_a_file_and_the_curve_then_the_card(models):
+    app = run_app()
+    headings = [h.value for h in app.subheader]
+    assert headings.index("Run a file") < headings.index("Training curve")
+    assert headings.index("Training curve") < headings.index("Model card")
+    captions = " ".join(c.value for c in app.caption).replace("\\", "")
+    assert "Across: the training step" in captions  # the curve says what it shows
+
+
+def test_the_card_reads_as_tables_whose_text_wraps(models):
+    card = json.loads((PRETRAINED / "reversal-additive" / "card.json").read_text())
+    (models / "reversal-additive" / "card.json").write_text(json.dumps(card))
+    app = run_app()
+    assert not app.exception
+    tables = [t.value for t in app.table]
+    data = [t for t in tables if "corpus" in t.columns]
+    assert list(data[0]["corpus"]) == [d["corpus"] for d in card["data"]]
+    training = [t for t in tables if "steps" in list(t.get("field", []))]
+    assert training and training[0].set_index("field")["value"]["steps"] == str(
+        card["training"]["steps"]
+    )
 
 
 def test_sentence_file_gives_a_table_without_references(models):

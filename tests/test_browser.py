@@ -191,3 +191,44 @@ def test_markup_in_a_sentence_is_shown_never_run(server, view):
         assert page.locator(".main b, [data-testid='stMain'] b").all_text_contents() == []
         assert dialogs == []
         browser.close()
+
+
+LAB = [ROOT / "pretrained" / f"en-fr-lab-{s}" for s in ("additive", "dot", "general")]
+THIRTEEN_WORDS = "The man gave his young daughter a small red book in the garden."
+
+
+def test_the_compare_grid_of_five_models_fits_one_projector_screen(server):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _ = server
+    if not all((folder / "config.json").is_file() for folder in LAB):
+        pytest.skip("needs the bundled en-fr-lab-* models")
+    query = urllib.parse.urlencode(
+        {"view": "compare", "model": "en-fr-lab-additive", "text": THIRTEEN_WORDS}
+    )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium(), headless=True, args=CHROMIUM_ARGS
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        page.goto(f"{url}/?{query}", wait_until="networkidle")
+        grid = page.locator(".st-key-compare-grid .js-plotly-plot").first
+        expect(grid).to_be_visible(timeout=180_000)
+        page.wait_for_load_state("networkidle")
+        assert page.locator('[data-testid="stException"]').count() == 0
+        # Five panels, each titled under it, and one colour bar for all of them.
+        titles = grid.locator(".annotation-text").all_text_contents()
+        assert len([t for t in titles if t.startswith("en-fr-lab-")]) == 5
+        assert grid.locator(".colorbar").count() == 1
+        grid.scroll_into_view_if_needed()
+        box = grid.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 1280
+        assert box["height"] <= 720 * 1.05  # about one screen high
+        # The summary table comes first and is not cut off at the right.
+        table = page.locator('[data-testid="stTable"]').first
+        table_box = table.bounding_box()
+        assert table_box["y"] < box["y"]
+        assert table_box["x"] + table_box["width"] <= 1280
+        widths = table.evaluate("e => [e.clientWidth, e.scrollWidth]")
+        assert widths[1] <= widths[0] + 1  # no column hidden behind a scrollbar
+        browser.close()

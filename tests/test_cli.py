@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from attnviz import cli
 from attnviz.locations import APP_SCRIPT
+from attnviz.ui.checkpoint_open import ALLOW_PATHS_ENV
 
 
 def run(
@@ -143,6 +145,26 @@ def test_app_becomes_the_streamlit_server(monkeypatch):
     command += [*cli.STREAMLIT_OPTIONS, "--server.port=8765"]
     assert calls == [(sys.executable, command)]
     assert APP_SCRIPT.is_file() and APP_SCRIPT.is_relative_to(Path(cli.__file__).parent)
+
+
+def test_app_allows_only_existing_server_folders(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fake_execv(path, command):
+        calls.append(os.environ.get(ALLOW_PATHS_ENV))
+        raise SystemExit(0)
+
+    monkeypatch.setattr(cli.os, "execv", fake_execv)
+    monkeypatch.setenv(ALLOW_PATHS_ENV, "")  # recorded, so the value the app sets is undone
+    monkeypatch.delenv(ALLOW_PATHS_ENV)
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(SystemExit):
+        cli.main(["app", "--allow-path", str(tmp_path / "runs" / ".."), "--allow-path", "."])
+    assert calls == [os.pathsep.join([str(tmp_path.resolve()), str(Path.cwd().resolve())])]
+    monkeypatch.delenv(ALLOW_PATHS_ENV, raising=False)
+    assert cli.main(["app", "--allow-path", str(tmp_path / "nowhere")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert len(calls) == 1
 
 
 def test_app_that_cannot_start_says_so(tmp_path, monkeypatch, capsys):

@@ -15,7 +15,8 @@ from attnviz.figures.beam import (
     hypothesis_path,
     tree_layout,
 )
-from attnviz.figures.compare import Panel, side_by_side_heatmaps
+from attnviz.figures.captions import ALIGN_HEATMAP, token_legend
+from attnviz.figures.compare import GRID_WIDTH_PX, Panel, heatmap_grid, side_by_side_heatmaps
 from attnviz.translator import BeamNode, load
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
@@ -119,6 +120,45 @@ def test_side_by_side_heatmaps_share_one_fixed_colour_scale():
     assert list(figure.layout.yaxis2.ticktext) == ["y", "z"]
     wider = side_by_side_heatmaps([*panels, panels[1]], "three")
     assert wider.layout.width > figure.layout.width
+
+
+def word_panel(name: str, n_src: int, n_tgt: int, seed: int) -> Panel:
+    weights = np.random.default_rng(seed).dirichlet(np.ones(n_src), size=n_tgt)
+    return Panel(
+        name, [f"mot{j}" for j in range(n_src)], [f"word{i}" for i in range(n_tgt)], weights
+    )
+
+
+def test_a_grid_of_five_15_word_heatmaps_fits_the_page_width_with_equal_cells():
+    panels = [word_panel(f"model {k}", 15, 14 + k % 3, k) for k in range(5)]
+    figure = heatmap_grid(panels, "five models")
+    assert figure.layout.width <= GRID_WIDTH_PX
+    assert figure.layout.height <= 720  # one screen of a 1280x720 projector
+    assert [t.coloraxis for t in figure.data] == ["coloraxis"] * 5
+    assert (figure.layout.coloraxis.cmin, figure.layout.coloraxis.cmax) == (0.0, 1.0)
+    assert [a.text for a in figure.layout.annotations] == [p.title for p in panels]
+    axes = [figure.layout[f"xaxis{'' if k == 0 else k + 1}"] for k in range(5)]
+    widths = {round(a.domain[1] - a.domain[0], 6) for a in axes}
+    assert len(widths) == 1  # every panel's cells are as wide as every other's
+    assert {tuple(a.range) for a in axes} == {(-0.5, 14.5)}
+    y_axes = [figure.layout[f"yaxis{'' if k == 0 else k + 1}"] for k in range(5)]
+    rows = {round(a.domain[1], 3) for a in y_axes}
+    assert len(rows) == 2  # three panels in the first row, two in the second
+    np.testing.assert_array_equal(figure.data[3].z, panels[3].attention)
+
+
+def test_a_grid_keeps_a_readable_cell_and_grows_wider_rather_than_squash():
+    panels = [word_panel(f"model {k}", 60, 5, k) for k in range(3)]
+    figure = heatmap_grid(panels, "long")
+    assert figure.layout.width > GRID_WIDTH_PX
+
+
+def test_captions_explain_special_tokens_only_where_they_appear():
+    assert token_legend(["a", "b"]) is None
+    legend = token_legend(["▁le", "chat", "</s>"])
+    assert "</s>" in legend and "▁" in legend
+    assert "▁" not in token_legend(["cat", "</s>"])
+    assert "Red squares" in ALIGN_HEATMAP
 
 
 def test_divergence_figure_starts_where_the_hypotheses_part(translation):

@@ -75,3 +75,20 @@ def test_losses_alone_use_one_axis_and_snapshots_are_marked():
     assert figure.data[0].yaxis == "y" and figure.layout.yaxis.title.text == "loss"
     assert [shape.x0 for shape in figure.layout.shapes] == [250, 1000]
     assert [a.text for a in figure.layout.annotations] == ["step-250", "step_1000"]
+
+
+def test_no_axis_of_the_curve_reaches_below_zero():
+    # Losses near zero: Plotly's autorange would pad the axis below 0 and tick negative losses.
+    history = pd.DataFrame(
+        {
+            "step": [1.0, 2.0],
+            "dev_bleu": [0.0, 99.0],
+            "train_loss": [0.01, 0.0],
+            "dev_loss": [0.02, 0.0],
+        }
+    )
+    both = training_curve(history, "t")
+    assert both.layout.yaxis.rangemode == "nonnegative"
+    assert both.layout.yaxis2.rangemode == "nonnegative"
+    losses = training_curve(history.drop(columns="dev_bleu"), "t")
+    assert losses.layout.yaxis.rangemode == "nonnegative"

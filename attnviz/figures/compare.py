@@ -1,8 +1,10 @@
-"""Attention heatmaps side by side in one figure (e.g. two beam hypotheses after they
-diverge), sharing one colour scale fixed to [0, 1] and one colour bar."""
+"""Attention heatmaps of several translations in one figure, sharing one colour scale fixed to
+[0, 1] and one colour bar: a row of them at the readable cell size (two beam hypotheses after
+they diverge), or a grid of small multiples that fits one screen (the models of a family)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -12,10 +14,20 @@ from plotly.subplots import make_subplots
 
 from .style import CELL_PX, COLOR_SCALE, FONT_SIZE, MARGIN, display_token, escaped
 
-__all__ = ["Panel", "side_by_side_heatmaps"]
+__all__ = ["GRID_WIDTH_PX", "Panel", "heatmap_grid", "side_by_side_heatmaps"]
 
 LABEL_PX = 110  # room left of each panel for its target-token labels
 CAPTION_PX = 50  # room under the panels for their titles
+
+# The grid fits the page's content column at 1280 px wide (sidebar open): a projector's screen.
+GRID_WIDTH_PX = 820
+GRID_COLUMNS = 3
+GRID_MIN_CELL_PX = 12  # below this a cell's shade and its label no longer read
+GRID_FONT = 13
+GRID_TITLE_PX = 44  # the figure's title
+GRID_PANEL_TITLE_PX = 26  # each panel's name, under it
+GRID_COLORBAR_PX = 60
+CHAR_PX = 0.66 * GRID_FONT  # a label character's width, about (capitals are wider)
 
 
 @dataclass
@@ -112,3 +124,97 @@ def side_by_side_heatmaps(panels: Sequence[Panel], title: str) -> go.Figure:
         font=dict(size=FONT_SIZE),
     )
     return figure
+
+
+def label_px(tokens: Sequence[str], most: int) -> int:
+    """Room for the longest of ``tokens`` as a label, at most ``most`` pixels."""
+    longest = max((len(t) for t in tokens), default=1)
+    return min(int(longest * CHAR_PX) + 12, most)
+
+
+def heatmap_grid(panels: Sequence[Panel], title: str, columns: int = GRID_COLUMNS) -> go.Figure:
+    """Small multiples: ``panels`` in a grid ``columns`` wide, every cell the same size so that
+    equal shades are equal weights, source tokens above each panel (read downwards), target
+    tokens left of it, its title under it, one colour bar. The figure is
+    :data:`GRID_WIDTH_PX` wide; cells shrink to fit (to :data:`GRID_MIN_CELL_PX`, beyond which
+    the figure grows wider and scrolls)."""
+    columns = max(1, min(columns, len(panels)))
+    rows = math.ceil(len(panels) / columns)
+    n_src = max(max((len(p.source_tokens) for p in panels), default=0), 3)
+    n_tgt = max(max((len(p.target_tokens) for p in panels), default=0), 3)
+    left_px = label_px([t for p in panels for t in p.target_tokens], 110)
+    top_px = label_px([t for p in panels for t in p.source_tokens], 100)
+    room = GRID_WIDTH_PX - GRID_COLORBAR_PX - columns * left_px
+    cell = int(min(CELL_PX, max(GRID_MIN_CELL_PX, room / (columns * n_src))))
+    panel_w, panel_h = n_src * cell, n_tgt * cell
+    plot_w = columns * panel_w + (columns - 1) * left_px
+    gap_h = GRID_PANEL_TITLE_PX + top_px
+    plot_h = rows * panel_h + (rows - 1) * gap_h
+    figure = make_subplots(
+        rows=rows,
+        cols=columns,
+        horizontal_spacing=left_px / plot_w if columns > 1 else 0.0,
+        vertical_spacing=gap_h / plot_h if rows > 1 else 0.0,
+    )
+    for index, panel in enumerate(panels):
+        row, col = divmod(index, columns)
+        _grid_panel(figure, panel, row + 1, col + 1, n_src, n_tgt)
+    margin = dict(l=left_px, r=GRID_COLORBAR_PX, t=GRID_TITLE_PX + top_px, b=GRID_PANEL_TITLE_PX)
+    figure.update_layout(
+        title=dict(text=escaped(title), y=1.0, yanchor="top", x=0, pad=dict(t=8)),
+        coloraxis=dict(
+            colorscale=COLOR_SCALE,
+            cmin=0.0,
+            cmax=1.0,
+            colorbar=dict(title="weight", thickness=14, len=min(1.0, 300 / plot_h)),
+        ),
+        width=plot_w + margin["l"] + margin["r"],
+        height=plot_h + margin["t"] + margin["b"],
+        margin=margin,
+        font=dict(size=GRID_FONT),
+    )
+    return figure
+
+
+def _grid_panel(
+    figure: go.Figure, panel: Panel, row: int, col: int, n_src: int, n_tgt: int
+) -> None:
+    """One panel of :func:`heatmap_grid`: its heatmap, labelled axes and title."""
+    figure.add_trace(_trace(panel), row=row, col=col)
+    figure.update_xaxes(
+        side="top",
+        range=[-0.5, n_src - 0.5],
+        tickmode="array",
+        tickvals=list(range(len(panel.source_tokens))),
+        ticktext=[display_token(t) for t in panel.source_tokens],
+        tickangle=-90,
+        tickfont=dict(size=GRID_FONT),
+        showgrid=False,
+        zeroline=False,
+        row=row,
+        col=col,
+    )
+    figure.update_yaxes(
+        range=[n_tgt - 0.5, -0.5],  # first step on top
+        tickmode="array",
+        tickvals=list(range(len(panel.target_tokens))),
+        ticktext=[display_token(t) for t in panel.target_tokens],
+        tickfont=dict(size=GRID_FONT),
+        showgrid=False,
+        zeroline=False,
+        row=row,
+        col=col,
+    )
+    subplot = figure.get_subplot(row, col)
+    figure.add_annotation(
+        text=escaped(panel.title),
+        x=sum(subplot.xaxis.domain) / 2,
+        y=subplot.yaxis.domain[0],
+        xref="paper",
+        yref="paper",
+        xanchor="center",
+        yanchor="top",
+        yshift=-4,
+        showarrow=False,
+        font=dict(size=GRID_FONT + 1),
+    )

@@ -115,8 +115,9 @@ def training_curve(
         )
     figure.update_layout(
         title=dict(text=escaped(title)),
-        xaxis=dict(title="training step"),
-        yaxis=dict(title="dev BLEU" if has_bleu else "loss"),
+        xaxis=dict(title="training step", rangemode="tozero"),
+        # BLEU and losses are never negative: no axis may suggest they could be.
+        yaxis=dict(title="dev BLEU" if has_bleu else "loss", rangemode="nonnegative"),
         height=440,
         font=dict(size=FONT_SIZE),
         legend=dict(orientation="h", y=-0.2),
@@ -124,6 +125,8 @@ def training_curve(
     )
     if has_bleu and any(c in history for c in LOSSES):
         figure.update_layout(
-            yaxis2=dict(title="loss", overlaying="y", side="right", showgrid=False)
+            yaxis2=dict(
+                title="loss", overlaying="y", side="right", showgrid=False, rangemode="nonnegative"
+            )
         )
     return figure

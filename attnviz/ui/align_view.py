@@ -6,6 +6,7 @@ import streamlit as st
 
 from ..align import UNITS, format_pharaoh
 from ..alignment_matrix import alignment_matrix
+from ..figures.captions import ALIGN_HEATMAP
 from ..figures.heatmap import alignment_heatmap
 from ..translator import Translation
 from .downloads import TextFile, download_row, file_stem, show_figure
@@ -36,10 +37,9 @@ def render(model: PickedModel) -> None:
         return
     st.subheader("Translation")
     st.text(translation.text)  # st.text: what the model wrote is never read as Markdown/HTML
-    figure = alignment_heatmap(
-        alignment_matrix(translation, unit, links=overlay), model.name, translation.beam_size
-    )
-    show_figure(figure, key="heatmap")
+    drawn = alignment_matrix(translation, unit, links=overlay)
+    figure = alignment_heatmap(drawn, model.name, translation.beam_size)
+    show_figure(figure, key="heatmap", caption=ALIGN_HEATMAP, tokens=[*drawn.source, *drawn.target])
     # Pharaoh links are word links whatever the figure shows (as `attnviz align` writes
     # them); piece links index pieces, so they go in a file of their own, named for pieces.
     files = [
@@ -61,6 +61,9 @@ def render(model: PickedModel) -> None:
         file_stem(ALIGN, model.name, unit),
         key="align",
         figure=figure,
-        numbers=lambda: translation,
+        numbers=lambda: {
+            "translation": translation,
+            "drawn": alignment_matrix(translation, unit, links=True),
+        },
         files=files,
     )

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from ..figures.beam import beam_tree_figure, divergence_figure, first_divergence, hypothesis_path
+from ..figures.captions import BEAM_DIVERGENCE, BEAM_TREE
 from ..figures.heatmap import attention_heatmap
 from ..translator import Hypothesis, Translation
 from .downloads import download_row, file_stem, show_figure
@@ -65,8 +66,9 @@ def show_tree(translation: Translation, model: str, rank: int) -> None:
         f"Beam tree of {model} (beam {translation.beam_size}), rank {rank} highlighted",
         hypothesis_path(translation.beam_tree, pieces),
     )
-    show_figure(figure, key="beam-tree")
-    download_row(file_stem(BEAM_SEARCH, model, "tree"), key="beam-tree", figure=figure)
+    show_figure(figure, key="beam-tree", caption=BEAM_TREE, tokens=pieces)
+    stem = file_stem(BEAM_SEARCH, model, f"beam-{translation.beam_size}", "tree")
+    download_row(stem, key="beam-tree", figure=figure)
 
 
 def show_divergence(translation: Translation, model: str) -> None:
@@ -87,7 +89,8 @@ def show_divergence(translation: Translation, model: str) -> None:
         start,
         f"Attention of {model} after the divergence: rank {first} and rank {second}",
     )
-    show_figure(figure, key="beam-divergence")
+    tokens = [*translation.source_pieces, *a.pieces, *b.pieces]
+    show_figure(figure, key="beam-divergence", caption=BEAM_DIVERGENCE, tokens=tokens)
     download_row(
         file_stem(BEAM_SEARCH, model, f"ranks-{first}-{second}"),
         key="beam-divergence",

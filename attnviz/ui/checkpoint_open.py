@@ -1,5 +1,10 @@
-"""Opening the checkpoint the Checkpoint view shows: the sidebar's model, a folder on this
-machine, or an uploaded zip (unpacked once per session, never unpickled)."""
+"""Opening the checkpoint the Checkpoint view shows: the sidebar's model, a folder on the
+server, or an uploaded zip (unpacked once per session, never unpickled).
+
+A folder on the server is offered only when whoever started the app allowed some folders
+(``ATTNVIZ_ALLOW_PATHS``, or ``attnviz app --allow-path DIR``): otherwise any visitor could
+probe the server's files. Only folders inside those are opened, after resolving ``..`` and
+symbolic links, and a path never travels in a link."""
 
 from __future__ import annotations
 
@@ -15,13 +20,23 @@ from ..checkpoint import CONFIG_FILE, WEIGHTS_FILE, extract_upload
 from ..errors import CheckpointError
 from ..translator import Translator, load
 from .models import PickedModel
-from .state import CHECKPOINT_PATH, init_from_url, to_url
+from .state import CHECKPOINT_PATH
 
-__all__ = ["SOURCES", "Opened", "open_checkpoint", "open_path", "open_upload"]
+__all__ = [
+    "ALLOW_PATHS_ENV",
+    "SOURCES",
+    "Opened",
+    "allowed_folders",
+    "open_checkpoint",
+    "open_path",
+    "open_upload",
+    "sources",
+]
 
+ALLOW_PATHS_ENV = "ATTNVIZ_ALLOW_PATHS"  # folders (os.pathsep between them) visitors may open
 SOURCES = {
     "bundled": "The sidebar's model",
-    "path": "A folder on this machine",
+    "path": "A folder on the server",
     "upload": "An uploaded zip",
 }
 UPLOAD_STATE = "ckpt_upload_held"  # this session's unpacked upload (not a widget)
@@ -52,11 +67,32 @@ def folder_version(folder: Path) -> tuple:
     return tuple((s.st_mtime_ns, s.st_size) for s in stats)
 
 
-def open_path(text: str) -> Opened:
-    """The checkpoint folder at ``text`` (CheckpointError when it is not one)."""
+def allowed_folders() -> list[Path]:
+    """The folders (resolved) under which visitors may open checkpoints: those named in
+    ``ATTNVIZ_ALLOW_PATHS`` that exist; none when it is unset."""
+    named = os.environ.get(ALLOW_PATHS_ENV, "").split(os.pathsep)
+    folders = [Path(n).expanduser().resolve() for n in named if n.strip()]
+    return [f for f in folders if f.is_dir()]
+
+
+def sources() -> dict[str, str]:
+    """Where a checkpoint may come from here: a server folder only when some are allowed."""
+    return {k: v for k, v in SOURCES.items() if k != "path" or allowed_folders()}
+
+
+def open_path(text: str, allowed: list[Path]) -> Opened:
+    """The checkpoint folder at ``text``: absolute, or relative to the first ``allowed``
+    folder. CheckpointError when it is not one, or not inside an ``allowed`` folder once
+    ``..`` and symbolic links are resolved."""
     if "\x00" in text:
         raise CheckpointError("the path holds a NUL character")
-    folder = Path(text.strip()).expanduser().resolve()
+    if not allowed:
+        raise CheckpointError("this server opens no folders (see ATTNVIZ_ALLOW_PATHS)")
+    typed = Path(text.strip())
+    folder = (typed if typed.is_absolute() else allowed[0] / typed).resolve()
+    if not any(folder.is_relative_to(root) for root in allowed):
+        where = ", ".join(str(root) for root in allowed)
+        raise CheckpointError(f"{text.strip()} is outside the folders this server opens: {where}")
     version = folder_version(folder)
     return Opened(f"path:{folder}:{version}", load_folder(str(folder), version), bundled=False)
 
@@ -110,13 +146,17 @@ def open_checkpoint(model: PickedModel, source: str) -> Opened | None:
     if source == "bundled":
         return Opened(model.name, model.translator, bundled=True)
     if source == "path":
-        init_from_url(CHECKPOINT_PATH, "")
-        text = st.text_input("Checkpoint folder", key=CHECKPOINT_PATH, placeholder="~/runs/en-fr")
-        to_url(**{CHECKPOINT_PATH: text})
+        allowed = allowed_folders()
+        where = ", ".join(str(root) for root in allowed)
+        text = st.text_input("Checkpoint folder", key=CHECKPOINT_PATH, placeholder="runs/en-fr")
+        st.caption(
+            f"Folders inside {where} (relative paths start in the first). A link to this "
+            "page does not carry the path: type it again."
+        )
         if not text.strip():
             st.info("Type the path of a checkpoint folder (it holds config.json).")
             return None
-        return open_path(text)
+        return open_path(text, allowed)
     st.caption(
         "An uploaded checkpoint cannot travel in a link: a link to this page opens the "
         "upload box, and the zip must be uploaded again."

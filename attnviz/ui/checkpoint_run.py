@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import pandas as pd
 import streamlit as st
 
 from ..align import (
@@ -231,5 +232,10 @@ def render_run(opened: Opened, beam: int, model: str) -> None:
     )
     where = "" if opened.bundled else f" with the sidebar's model ({model})"
     st.caption(markdown_literal(f"Click a row to open its sentence in the Align view{where}."))
-    stem = file_stem(CHECKPOINT, opened.translator.name, "run", kind)
-    download_row(stem, key="run", numbers=lambda: scores, table=table)
+    stem = file_stem(CHECKPOINT, opened.translator.name, "run", kind, f"beam-{beam}")
+    download_row(stem, key="run", numbers=lambda: run_numbers(scores, table), table=table)
+
+
+def run_numbers(scores: CorpusScores, table: pd.DataFrame) -> dict:
+    """The JSON export of a run: the corpus scores and the table's row of every sentence."""
+    return {"corpus": scores, "sentences": table.to_dict(orient="records")}

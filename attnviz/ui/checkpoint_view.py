@@ -15,10 +15,11 @@ from ..align import word_attention
 from ..checkpoint import HISTORY_FILE, Checkpoint, load_snapshot, snapshot_steps
 from ..errors import CheckpointError, InputError
 from ..figures import attention_heatmap
+from ..figures.captions import HEATMAP_AXES, TRAINING_CURVE
 from ..figures.style import search_label
 from ..figures.training import read_history, training_curve
 from ..translator import Translation, Translator
-from .checkpoint_open import SOURCES, Opened, open_checkpoint
+from .checkpoint_open import Opened, open_checkpoint, sources
 from .checkpoint_run import render_run
 from .downloads import download_row, file_stem, show_figure
 from .inputs import beam_input, sentence_input
@@ -82,12 +83,17 @@ def nested_table(section: dict) -> pd.DataFrame:
     return arrow_safe(table.astype(object).where(table.notna(), None))
 
 
+def card_table(table: pd.DataFrame) -> None:
+    """A static table: long text (attributions, notes) wraps instead of being cut off."""
+    st.table(table.style.format(precision=4, na_rep="").hide(axis="index"))
+
+
 def render_section(title: str, section: dict) -> None:
     """One part of the card: plain fields, then nested numbers, then definitions as text."""
     st.markdown(f"**{markdown_literal(title)}**")
     for table in (key_values(section), nested_table(section)):
         if len(table):
-            st.dataframe(table, hide_index=True)
+            card_table(table)
     for key, value in section.items():
         if str(key).endswith("definition"):
             st.text(f"{key}: {as_text(value)}")
@@ -105,7 +111,7 @@ def render_card(checkpoint: Checkpoint) -> None:
     if data is not None:
         st.markdown("**Data, license and attribution**")
         if isinstance(data, list) and data and all(isinstance(d, dict) for d in data):
-            st.dataframe(arrow_safe(pd.DataFrame(data).astype(object)), hide_index=True)
+            card_table(arrow_safe(pd.DataFrame(data).astype(object)))
         else:
             st.text(as_text(data))
     render_section(
@@ -141,9 +147,9 @@ def render_curve(checkpoint: Checkpoint) -> None:
     except CheckpointError as exc:
         st.warning(markdown_literal(f"The training curve cannot be drawn: {exc}"))
         return
-    marks = snapshot_steps(checkpoint.snapshots)
+    marks = [(step, f"step {step}") for step, _ in snapshot_steps(checkpoint.snapshots)]
     figure = training_curve(history, f"Training of {checkpoint.name}", marks)
-    show_figure(figure, key="curve")
+    show_figure(figure, key="curve", caption=TRAINING_CURVE)
     download_row(
         file_stem(CHECKPOINT, checkpoint.name, "training"),
         key="curve",
@@ -180,7 +186,10 @@ def render_snapshots(opened: Opened, beam: int) -> None:
     init_from_url(SNAPSHOT, options[0], one_of(options))
     if st.session_state[SNAPSHOT] not in options:  # another checkpoint's snapshot
         st.session_state[SNAPSHOT] = options[0]
-    label = st.select_slider("Weights at", options, key=SNAPSHOT)
+    steps = {label: f"step {step}" for step, label in snapshot_steps(checkpoint.snapshots)}
+    label = st.select_slider(
+        "Weights at", options, key=SNAPSHOT, format_func=lambda o: steps.get(o, o)
+    )
     to_url(**{SNAPSHOT: label})
     try:
         translator = (
@@ -197,9 +206,13 @@ def render_snapshots(opened: Opened, beam: int) -> None:
     attention = word_attention(
         translation.attention, translation.source_word_of_piece, translation.target_word_of_piece
     )
-    title = f"Attention of {checkpoint.name} at {label} ({search_label(beam)}), by word"
+    title = (
+        f"Attention of {checkpoint.name} at {steps.get(label, label)} ({search_label(beam)}), "
+        "by word"
+    )
     figure = attention_heatmap(translation.source_words, translation.target_words, attention, title)
-    show_figure(figure, key="snapshot_heatmap")
+    tokens = [*translation.source_words, *translation.target_words]
+    show_figure(figure, key="snapshot_heatmap", caption=HEATMAP_AXES, tokens=tokens)
     download_row(
         file_stem(CHECKPOINT, checkpoint.name, label, "words"),
         key="snapshot",
@@ -213,10 +226,13 @@ def render_snapshots(opened: Opened, beam: int) -> None:
 
 def render(model: PickedModel) -> None:
     """The Checkpoint view; the sidebar's model is opened by default."""
-    init_from_url(CHECKPOINT_SOURCE, "bundled", one_of(list(SOURCES)))
+    offered = sources()
+    init_from_url(CHECKPOINT_SOURCE, "bundled", one_of(list(offered)))
+    if st.session_state[CHECKPOINT_SOURCE] not in offered:  # the server stopped allowing it
+        st.session_state[CHECKPOINT_SOURCE] = "bundled"
     left, right = st.columns([3, 1])
     source = left.radio(
-        "Checkpoint", list(SOURCES), format_func=SOURCES.get, horizontal=True, key=CHECKPOINT_SOURCE
+        "Checkpoint", list(offered), format_func=offered.get, horizontal=True, key=CHECKPOINT_SOURCE
     )
     beam = beam_input(right)
     to_url(**{CHECKPOINT_SOURCE: source})
@@ -230,9 +246,10 @@ def render(model: PickedModel) -> None:
     if opened.translator.checkpoint is None:
         st.error("This model was not loaded from a checkpoint folder.")
         return
-    # What a teacher shows first (the curve, attention forming), then the reference parts.
+    # What a teacher or researcher uses first (a file through the model, the curve, attention
+    # forming), then the reference parts.
+    render_run(opened, beam, model.name)
     render_curve(opened.translator.checkpoint)
     render_snapshots(opened, beam)
     render_card(opened.translator.checkpoint)
     render_config(opened.translator.checkpoint)
-    render_run(opened, beam, model.name)

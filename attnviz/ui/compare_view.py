@@ -7,8 +7,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from ..align import UNITS, word_attention
+from ..alignment_matrix import alignment_matrix
 from ..errors import CheckpointError, InputError
-from ..figures.heatmap import attention_heatmap
+from ..figures.captions import COMPARE_GRID
+from ..figures.compare import Panel, heatmap_grid
 from ..locations import models_dir
 from ..scorer_lab import (
     Family,
@@ -33,7 +36,7 @@ from .models import (
     translate_cached,
     warn_if_unfit,
 )
-from .state import COMPARE, FAMILY, init_from_url, one_of, to_url
+from .state import COMPARE, FAMILY, UNIT, init_from_url, one_of, to_url
 
 __all__ = ["family_picker", "member_runs", "render"]
 
@@ -91,50 +94,53 @@ def family_gold(members: list[PickedModel], text: str) -> tuple[str | None, Synt
     return task, gold_pair(task, text)
 
 
-def heatmap_stack(figures: list[tuple[str, go.Figure]]) -> None:
-    """Figures one under the other, each at its readable size (side by side, Streamlit
-    shrinks them to a few columns each)."""
-    for key, figure in figures:
-        show_figure(figure, key=key)
-
-
-def show_heatmaps(runs: list[MemberRun]) -> None:
-    st.subheader("Attention of each model")
-    st.caption("Each model's own translation, one colour scale (0 to 1) in every heatmap.")
-    heatmap_stack(
-        [
-            (
-                f"compare-{r.model}",
-                attention_heatmap(
-                    r.translation.source_pieces,
-                    r.translation.target_pieces,
-                    r.translation.attention,
-                    f"{r.model} ({scorer_of(r.model)})",
-                ),
-            )
-            for r in runs
-        ]
-    )
+def unit_panels(runs: list[MemberRun], unit: str) -> list[Panel]:
+    """Each model's own translation as a panel in ``unit``."""
+    panels = []
     for run in runs:
-        t = run.translation
-        if t.head_attention is None:
+        matrix = alignment_matrix(run.translation, unit, links=False)
+        title = f"{run.model} ({scorer_of(run.model)})"
+        panels.append(Panel(title, matrix.source, matrix.target, matrix.attention))
+    return panels
+
+
+def head_panels(run: MemberRun, unit: str) -> list[Panel]:
+    """Each head of a multi-head model as a panel in ``unit`` (none for other scorers)."""
+    t = run.translation
+    if t.head_attention is None:
+        return []
+    matrix = alignment_matrix(t, unit, links=False)
+    heads = len(t.head_attention)
+    panels = []
+    for h, weights in enumerate(t.head_attention):
+        if unit == "words":
+            weights = word_attention(weights, t.source_word_of_piece, t.target_word_of_piece)
+        title = f"head {h + 1} of {heads}"  # the grid's title names the model
+        panels.append(Panel(title, matrix.source, matrix.target, weights))
+    return panels
+
+
+def show_heatmaps(runs: list[MemberRun], unit: str, family: str) -> go.Figure:
+    """The grid of every model's attention (and one grid of heads per multi-head model);
+    returns the models' grid for the HTML export."""
+    st.subheader("Attention of each model")
+    panels = unit_panels(runs, unit)
+    grid = heatmap_grid(panels, f"Attention of the {family} models, by {unit[:-1]}")
+    show_figure(grid, key="compare-grid", caption=COMPARE_GRID, tokens=tokens_of(panels))
+    for run in runs:
+        heads = head_panels(run, unit)
+        if not heads:
             continue
-        heads = len(t.head_attention)
-        st.caption(f"Each of the {heads} heads of {run.model} (the heatmap above is their mean):")
-        heatmap_stack(
-            [
-                (
-                    f"compare-{run.model}-head-{h}",
-                    attention_heatmap(
-                        t.source_pieces,
-                        t.target_pieces,
-                        weights,
-                        f"{run.model} ({scorer_of(run.model)}), head {h + 1} of {heads}",
-                    ),
-                )
-                for h, weights in enumerate(t.head_attention)
-            ]
+        st.caption(
+            f"Each of the {len(heads)} heads of {run.model} (its heatmap above is their mean):"
         )
+        title = f"The {len(heads)} heads of {run.model} ({scorer_of(run.model)}), by {unit[:-1]}"
+        show_figure(heatmap_grid(heads, title), key=f"compare-heads-{run.model}")
+    return grid
+
+
+def tokens_of(panels: list[Panel]) -> list[str]:
+    return [t for p in panels for t in (*p.source_tokens, *p.target_tokens)]
 
 
 def explain(
@@ -167,9 +173,12 @@ def render(model: PickedModel) -> None:
             "additive, scaled_dot, multihead) whose configs agree apart from the scorer."
         )
         return
-    left, right = st.columns(2)
+    init_from_url(UNIT, "words", one_of(UNITS))
+    left, middle, right = st.columns(3)
     family = family_picker(choices, model.name, left)
-    beam = beam_input(right)
+    beam = beam_input(middle)
+    unit = right.radio("Show", UNITS, horizontal=True, key=UNIT)
+    to_url(**{UNIT: unit})
     for name, why in family.left_out.items():
         st.text(f"{name} is not compared: {why}.")  # folder names and errors, shown literally
     try:
@@ -188,13 +197,14 @@ def render(model: PickedModel) -> None:
     if any(r.translation.truncated for r in runs):
         st.warning("The sentence is longer than these models read; only its beginning was used.")
     warn_if_unfit(members[0].translator, text)
-    show_heatmaps(runs)
     st.subheader("Side by side in numbers")
     jsd = divergence_matrix([r.shared for r in runs])
     table = compare_table(runs, pair, jsd)
-    numeric = {c: NUMBER for c in table.columns if table[c].dtype.kind == "f"}
-    st.dataframe(table, hide_index=True, column_config=numeric, key="compare-table")
+    # A static table wraps its text: every column stays on screen (a data grid would scroll
+    # the scores off to the right behind the translations).
+    st.table(table.style.format(precision=3, na_rep="–").hide(axis="index"))
     explain(runs, target, task, pair)
+    grid = show_heatmaps(runs, unit, family.name)
     names = family.members
     pairwise = pd.DataFrame(jsd, index=names, columns=names)
     st.caption("Mean JSD (bits) between each pair of models on the shared target:")
@@ -215,10 +225,23 @@ def render(model: PickedModel) -> None:
             }
             for r in runs
         },
+        "drawn": {
+            "unit": unit,
+            "panels": [
+                {
+                    "title": p.title,
+                    "source": p.source_tokens,
+                    "target": p.target_tokens,
+                    "attention": p.attention,
+                }
+                for p in unit_panels(runs, unit)
+            ],
+        },
     }
     download_row(
-        file_stem(COMPARE, family.name, "pieces"),
+        file_stem(COMPARE, family.name, unit),
         key="compare",
+        figure=grid,
         numbers=lambda: numbers,
         table=table,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +12,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ..export import as_json, figure_html, table_csv
+from ..figures.captions import token_legend
+from .messages import markdown_literal
 
 __all__ = ["PLOTLY_CONFIG", "TextFile", "download_row", "file_stem", "show_figure"]
 
@@ -37,9 +39,15 @@ def file_stem(view: str, model: str, *details: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(parts)).strip("_")[:80] or "attnviz"
 
 
-def show_figure(figure: go.Figure, key: str) -> None:
+def show_figure(
+    figure: go.Figure, key: str, caption: str | None = None, tokens: Iterable[str] = ()
+) -> None:
     """A figure at its own size in a box that scrolls sideways: Streamlit would otherwise
-    shrink a long sentence's heatmap to the page width and squash its cells."""
+    shrink a long sentence's heatmap to the page width and squash its cells.
+
+    caption: what the figure shows (see :mod:`attnviz.figures.captions`), under it, with the
+    notes on the special tokens among ``tokens`` (the tokens it draws).
+    """
     if not re.fullmatch(r"[A-Za-z0-9_-]+", key):
         raise ValueError(f"figure key {key!r} must be usable as a CSS class name")
     with st.container(key=f"scroll-{key}"):
@@ -51,6 +59,9 @@ def show_figure(figure: go.Figure, key: str) -> None:
                 "!important; max-width: none !important;}</style>"
             )
         st.plotly_chart(figure, width="content", key=key, config=PLOTLY_CONFIG)
+    legend = token_legend(tokens)
+    if caption is not None or legend is not None:
+        st.caption(" ".join(markdown_literal(t) for t in (caption, legend) if t))
 
 
 def download_row(

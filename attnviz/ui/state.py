@@ -61,20 +61,23 @@ VIEW, MODEL, TEXT, BEAM = "view", "model", "text", "beam"
 EXAMPLE = "example"  # the example picker: a widget only, never in the URL
 SHARED_URL_KEYS = (VIEW, MODEL, TEXT, BEAM)
 
-# URL parameters of one view each.
+# URL parameters of one view each (the unit, words or pieces, of Align and Compare).
 UNIT, LINKS = "unit", "links"
 STEP, EXPLAIN, SALIENCY = "step", "explain", "saliency"
 FAMILY = "family"
 HYPOTHESIS, DIVERGE_FIRST, DIVERGE_SECOND = "hyp", "diva", "divb"
 TARGET, EDIT, REPLACEMENT = "target", "edit", "replacement"
-CHECKPOINT_SOURCE, CHECKPOINT_PATH, SNAPSHOT = "ckpt", "ckpt_path", "snapshot"
+CHECKPOINT_SOURCE, SNAPSHOT = "ckpt", "snapshot"
+# The server-folder box: a widget only. A path never goes into a link: a link would make
+# every visitor's browser ask the server for that folder.
+CHECKPOINT_PATH = "ckpt_path"
 VIEW_URL_KEYS = {
     ALIGN: (UNIT, LINKS),
     STEP_THROUGH: (STEP, EXPLAIN, SALIENCY),
-    COMPARE: (FAMILY,),
+    COMPARE: (FAMILY, UNIT),
     BEAM_SEARCH: (HYPOTHESIS, DIVERGE_FIRST, DIVERGE_SECOND),
     WHAT_IF: (TARGET, EDIT, REPLACEMENT),
-    CHECKPOINT: (CHECKPOINT_SOURCE, CHECKPOINT_PATH, SNAPSHOT),
+    CHECKPOINT: (CHECKPOINT_SOURCE, SNAPSHOT),
 }
 
 

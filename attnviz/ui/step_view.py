@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from ..figures.captions import STEP_THROUGH as STEP_THROUGH_CAPTION
 from ..figures.steps import step_figure
 from ..figures.style import search_label
 from ..translator import Translation
@@ -70,7 +71,8 @@ def render(model: PickedModel) -> None:
         step - 1,
         f"{model.name} ({search_label(beam)})",
     )
-    show_figure(figure, key="step-figure")
+    tokens = [*translation.source_pieces, *translation.target_pieces]
+    show_figure(figure, key="step-figure", caption=STEP_THROUGH_CAPTION, tokens=tokens)
     download_row(
         file_stem(STEP_THROUGH, model.name, f"step-{step}"),
         key="step",

@@ -10,6 +10,7 @@ import streamlit as st
 
 from ..errors import InputError
 from ..figures import attention_heatmap
+from ..figures.captions import HEATMAP_AXES, WHATIF_BARS, WHATIF_HEATMAP
 from ..figures.probability import SURPRISE, format_probability, token_probability_figure
 from ..tokenize import UNK_ID, WORD_START
 from ..translator import Score, Translator
@@ -127,7 +128,8 @@ def continuation(model: PickedModel, text: str, beam: int, score: Score) -> None
         continued.attention,
         f"Attention of {model.name}, continuing after {len(prefix)} forced pieces",
     )
-    show_figure(figure, key="continued-heatmap")
+    tokens = [*continued.source_pieces, *continued.target_pieces]
+    show_figure(figure, key="continued-heatmap", caption=HEATMAP_AXES, tokens=tokens)
     download_row(
         file_stem(WHAT_IF, model.name, f"continued-at-{position}"),
         key="continued",
@@ -148,7 +150,7 @@ def forced_decoding(model: str, score: Score) -> None:
     figure = token_probability_figure(
         score.target_pieces, score.token_logprobs, f"Probability of each target piece, {model}"
     )
-    show_figure(figure, key="whatif-probabilities")
+    show_figure(figure, key="whatif-probabilities", caption=WHATIF_BARS, tokens=score.target_pieces)
     with st.expander("Per-piece table"):
         st.dataframe(table, hide_index=True)
     download_row(
@@ -164,7 +166,8 @@ def forced_decoding(model: str, score: Score) -> None:
         score.attention,
         f"Attention of {model} while forced to write the target",
     )
-    show_figure(heatmap, key="whatif-heatmap")
+    tokens = [*score.source_pieces, *score.target_pieces]
+    show_figure(heatmap, key="whatif-heatmap", caption=WHATIF_HEATMAP, tokens=tokens)
 
 
 def render(model: PickedModel) -> None:
