@@ -36,6 +36,9 @@ from .translator import Translation, Translator, load
 
 # app.py lives at the repository root, next to the package (an editable install or a clone).
 APP_PATH = Path(__file__).resolve().parent.parent / "app.py"
+# The essentials of .streamlit/config.toml, also as flags: they hold wherever the app is
+# started from (no Deploy button or menu; no external-IP lookup at a headless start).
+APP_FLAGS = ["--client.toolbarMode", "minimal", "--browser.serverAddress", "localhost"]
 
 
 def _positive_int(text: str) -> int:
@@ -136,7 +139,7 @@ def cmd_app(args: argparse.Namespace) -> int:
             "of the repository (pip install -e .)"
         )
         return 2
-    command = [sys.executable, "-m", "streamlit", "run", str(APP_PATH)]
+    command = [sys.executable, "-m", "streamlit", "run", str(APP_PATH), *APP_FLAGS]
     if args.port is not None:
         command += ["--server.port", str(args.port)]
     try:

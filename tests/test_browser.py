@@ -1,6 +1,6 @@
 """End to end: the real app server, driven in headless Chromium through Playwright.
 
-Set ATTNVIZ_SCREENSHOTS_DIR=assets to refresh the README's screenshots. In CI the browser is
+The README's screenshots are retaken by assets/screenshots.py. In CI the browser is
 required (ATTNVIZ_REQUIRE_BROWSER=1); elsewhere the test skips when Chromium is missing.
 """
 
@@ -93,12 +93,11 @@ def test_type_a_sentence_see_the_heatmap_and_reopen_the_link(server):
     url, model = server
     sentence = "k l m n" if "reversal" in model.name else "The red car is fast."
     expected = attnviz.load(model).translate(sentence, beam_size=5).text  # the app's default
-    shots = os.environ.get("ATTNVIZ_SCREENSHOTS_DIR")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=chromium(), headless=True, args=CHROMIUM_ARGS
         )
-        page = browser.new_page(viewport={"width": 1400, "height": 1600 if shots else 1000})
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url, wait_until="networkidle")
         box = page.get_by_label("Sentence to translate")
         box.fill(sentence)
@@ -112,8 +111,6 @@ def test_type_a_sentence_see_the_heatmap_and_reopen_the_link(server):
         )
         shared = page.url
         assert "text=" in shared
-        if shots:
-            page.screenshot(path=str(Path(shots) / "align.png"), full_page=True)
         second = browser.new_page(viewport={"width": 1400, "height": 1000})
         second.goto(shared, wait_until="networkidle")
         expect(second.get_by_label("Sentence to translate")).to_have_value(sentence, timeout=60_000)
@@ -132,20 +129,16 @@ def test_every_view_draws_its_figures_from_a_link(server, view):
     url, model = server
     sentence = "k l m n" if "reversal" in model.name else VIEW_SENTENCE
     query = urllib.parse.urlencode({"view": view, "text": sentence, "beam": 3, "step": 2})
-    shots = os.environ.get("ATTNVIZ_SCREENSHOTS_DIR")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=chromium(), headless=True, args=CHROMIUM_ARGS
         )
-        # Screenshots show the whole view: the app scrolls inside the page, so make it tall.
-        page = browser.new_page(viewport={"width": 1400, "height": 2400 if shots else 1000})
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{url}/?{query}", wait_until="networkidle")
         expect(page.locator(".js-plotly-plot .main-svg").first).to_be_visible(timeout=90_000)
         page.wait_for_load_state("networkidle")
         assert page.locator('[data-testid="stException"]').count() == 0
         assert page.get_by_label("Sentence to translate").first.input_value() == sentence
-        if shots:
-            page.screenshot(path=str(Path(shots) / f"{view}.png"), full_page=True)
         browser.close()
 
 

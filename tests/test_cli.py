@@ -140,7 +140,8 @@ def test_app_runs_streamlit_on_the_app_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cli.subprocess, "run", fake_run)
     assert cli.main(["app", "--port", "8765"]) == 0
-    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", "8765"]
+    command = [sys.executable, "-m", "streamlit", "run", str(app), *cli.APP_FLAGS]
+    command += ["--server.port", "8765"]
     assert calls == [(command, tmp_path)]  # the root, whose .streamlit/config.toml applies
 
 
