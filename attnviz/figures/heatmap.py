@@ -34,6 +34,7 @@ __all__ = ["HeatmapBlock", "alignment_heatmap", "attention_heatmap", "stacked_he
 
 COLORBAR_PX = 90  # right of the plot: the colour bar, its ticks and title
 TITLE_PX = 34  # a block's own title
+TOP_PX = 44  # the figure's title
 GAP_PX = 18  # between the wrapped lines of a block
 MAX_LABEL_CHARS = 16  # longer labels reach into the band above; they never widen the figure
 
@@ -56,7 +57,7 @@ class HeatmapBlock:
 def _label_band_px(labels: Sequence[str]) -> int:
     """Height of the rotated (45°) source labels over a band."""
     longest = min(max((len(t) for t in labels), default=1), MAX_LABEL_CHARS)
-    return 24 + int(0.75 * CHAR_PX * longest)
+    return 20 + int(0.7 * CHAR_PX * longest)
 
 
 def _hover(src: Sequence[str], tgt: Sequence[str], attention: np.ndarray, first: int) -> list:
@@ -142,8 +143,8 @@ def stacked_heatmaps(
             pad=dict(t=12),
         ),
         width=left + plot_px + COLORBAR_PX,
-        height=60 + sum(bands.values()) + 10,
-        margin=dict(l=left, r=COLORBAR_PX, t=60, b=10),
+        height=TOP_PX + sum(bands.values()) + 10,
+        margin=dict(l=left, r=COLORBAR_PX, t=TOP_PX, b=10),
         font=dict(size=FONT_SIZE),
         showlegend=False,
     )

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ..export import as_json, figure_html, table_csv
+from ..figures.style import FONT_SIZE
 from .state import PRESENT
 
 __all__ = ["PLOTLY_CONFIG", "TextFile", "download_row", "file_stem", "magnified", "show_figure"]
@@ -74,8 +75,8 @@ def show_figure(figure: go.Figure, key: str) -> None:
     ink = INK.get(st.context.theme.type or "light", INK["light"])
     shown = go.Figure(figure)  # the exports keep the figure as built
     shown.update_layout(font_color=ink, title_font_color=ink)
-    shown.update_xaxes(tickfont_color=ink)
-    shown.update_yaxes(tickfont_color=ink)
+    for axis in [*shown.select_xaxes(), *shown.select_yaxes()]:  # large where left unset
+        axis.update(tickfont_color=ink, tickfont_size=axis.tickfont.size or FONT_SIZE)
     if st.session_state.get(PRESENT):
         shown = go.Figure(magnified(shown.to_dict(), PRESENT_ZOOM))
     with st.container(key=f"scroll-{key}"):
