@@ -46,6 +46,8 @@ STREAMLIT_OPTIONS = (
     "--server.fileWatcherType=none",
     "--server.runOnSave=false",
     "--browser.gatherUsageStats=false",
+    "--client.toolbarMode=minimal",  # no Deploy button or menu in front of a class
+    "--browser.serverAddress=localhost",  # no external-IP lookup at a headless start
 )
 MODEL_HELP = (
     f"checkpoint folder, or the name of a bundled one (default: {DEFAULT_MODEL}; "

@@ -7,7 +7,7 @@ concurrent sessions as clients of Streamlit's own websocket protocol (``/_stcore
 as a browser tab does: a ``BackMsg`` with ``rerun_script`` goes up, ``ForwardMsg`` deltas
 come down. Each session opens with a sentence in the URL query string (``?text=...``, like a
 shared link), then enters further sentences by setting the text box's value through its
-widget id (taken from the text_area delta), as typing does. Sentences come from
+widget id (taken from the text_input delta), as typing does. Sentences come from
 assets/examples.txt: each session's first is an example unchanged (the whole class clicking
 the same example; after the first, st.cache_data serves it), the others are variations
 unique to the session, so they are decoded.
@@ -200,8 +200,8 @@ class Session:
                 shown = element.WhichOneof("type")
                 if shown == "plotly_chart" and chart_ms is None:
                     chart_ms = (time.perf_counter() - start) * 1000
-                elif shown == "text_area":
-                    self.text_widget = element.text_area.id
+                elif shown == "text_input" and self.text_widget is None:
+                    self.text_widget = element.text_input.id
                 elif shown == "exception":
                     problem = problem or f"exception: {element.exception.message[:200]}"
                 elif shown == "alert" and element.alert.format == Alert.ERROR:

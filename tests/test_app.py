@@ -64,7 +64,7 @@ def test_very_long_text_is_truncated_with_a_warning(models):
     pasted = ("abc de fgh " * 500)[:5000]
     app = run_app(text=pasted)
     assert not app.exception
-    assert app.text_area(key="text").value == pasted
+    assert app.text_input(key="text").value == pasted
     assert any("longer than this model reads" in w.value for w in app.warning)
 
 
@@ -78,7 +78,7 @@ def test_no_checkpoint_says_how_to_get_one(tmp_path, monkeypatch):
 def test_picking_an_example_fills_the_text_box(models):
     app = run_app()
     app.selectbox(key="example").select("Where do you live?").run()
-    assert app.text_area(key="text").value == "Where do you live?"
+    assert app.text_input(key="text").value == "Where do you live?"
     assert url_value(app, "text") == "Where do you live?"
 
 
@@ -193,12 +193,12 @@ def test_each_model_offers_its_own_examples_in_its_source_language(app_models):
     app = run_app(model="dates-additive")
     dates = list(cards["dates-additive"]["examples"])
     assert app.selectbox(key="example").options == dates
-    assert app.text_area(key="text").value == dates[0] and not app.warning
+    assert app.text_input(key="text").value == dates[0] and not app.warning
     app.selectbox(key="model").select("fr-en-additive").run()
     french = list(cards["fr-en-additive"]["examples"])
     assert app.selectbox(key="example").options == french
-    assert app.text_area(key="text").value == french[0]  # the date was an example: replaced
-    app.text_area(key="text").input("Il fait froid.").run()
+    assert app.text_input(key="text").value == french[0]  # the date was an example: replaced
+    app.text_input(key="text").input("Il fait froid.").run()
     app.selectbox(key="model").select("dates-additive").run()
-    assert app.text_area(key="text").value == "Il fait froid."  # typed: kept, and warned
+    assert app.text_input(key="text").value == "Il fait froid."  # typed: kept, and warned
     assert any("never saw" in w.value for w in app.warning)

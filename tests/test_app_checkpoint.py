@@ -326,7 +326,7 @@ def test_selecting_a_row_opens_its_sentence_in_align(models):
     app = select_row(app, "corpus_table", 1)
     assert not app.exception
     assert app.radio(key="view").value == "align"
-    assert app.text_area(key="text").value == "d e f g"
+    assert app.text_input(key="text").value == "d e f g"
     assert "g f e d" in [t.value for t in app.text]  # the Align view translated it
     assert url_value(app, "view") == "align"
 

@@ -100,7 +100,7 @@ def test_target_defaults_to_the_model_translation_and_follows_the_sentence(model
     app = run_app(view="whatif", text="a b c")
     assert not app.exception
     assert app.text_area(key="target").value == "c b a"
-    app.text_area(key="text").input("x y").run()
+    app.text_input(key="text").input("x y").run()
     assert app.text_area(key="target").value == "y x"
     app.text_area(key="target").input("y z").run()
     app.slider(key="beam").set_value(2).run()
@@ -114,7 +114,7 @@ def test_a_new_sentence_drops_the_target_edit_and_replacement_of_the_old_one(mod
     app.selectbox(key="edit").select(3)
     app.text_input(key="replacement").input("m").run()
     assert url_value(app, "replacement") == "m"
-    app.text_area(key="text").input("a b c d").run()
+    app.text_input(key="text").input("a b c d").run()
     assert not app.exception
     own = translator.translate("a b c d", beam_size=5).text
     assert app.text_area(key="target").value == own
@@ -133,7 +133,7 @@ def test_a_target_typed_in_what_if_does_not_follow_the_link_into_another_view(mo
     app.radio(key="view").set_value("align").run()
     assert not app.exception
     assert url_value(app, "target") is None and url_value(app, "text") == "x y"
-    app.text_area(key="text").input("a b c").run()
+    app.text_input(key="text").input("a b c").run()
     app.radio(key="view").set_value("whatif").run()
     assert app.text_area(key="target").value == "c b a"
 

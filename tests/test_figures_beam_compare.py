@@ -10,6 +10,7 @@ import pytest
 from attnviz.figures.beam import (
     STATUS_STYLE,
     beam_tree_figure,
+    collapse_pruned,
     divergence_figure,
     first_divergence,
     hypothesis_path,
@@ -17,6 +18,7 @@ from attnviz.figures.beam import (
 )
 from attnviz.figures.captions import ALIGN_HEATMAP, token_legend
 from attnviz.figures.compare import GRID_WIDTH_PX, Panel, heatmap_grid, side_by_side_heatmaps
+from attnviz.figures.style import display_token
 from attnviz.translator import BeamNode, load
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
@@ -80,14 +82,24 @@ def test_beam_tree_figure_has_one_marker_per_node_by_status(translation):
     path = hypothesis_path(nodes, translation.hypotheses[1].pieces)
     figure = beam_tree_figure(nodes, "tree <i>", path)
     statuses = {t.legendgroup: t for t in figure.data if t.legendgroup}
-    assert sum(len(t.x) for t in statuses.values()) == len(nodes)
+    drawn = collapse_pruned(nodes)
+    assert sum(len(t.x) for t in statuses.values()) == len(drawn)
+    assert sum(d.count for d in drawn) == len(nodes)  # collapsed markers count their nodes
     for status, trace in statuses.items():
         label, color, symbol = STATUS_STYLE[status]
         assert (trace.name, trace.marker.color, trace.marker.symbol) == (label, color, symbol)
-        assert len(trace.x) == sum(n.status == status for n in nodes)
+        assert len(trace.x) == sum(n.status == status for n in drawn)
     assert {"kept", "pruned", "finished"} <= set(statuses)
     (highlight,) = [t for t in figure.data if t.name == "the picked hypothesis"]
     assert len(highlight.x) == len(path) + 1 and highlight.x[0] == 0  # from the start
+    # The path's labels are drawn above its line, on a ground of their own, not under it.
+    labels = [a.text for a in figure.layout.annotations]
+    assert labels == [f"<b>{display_token(nodes[i].piece)}</b>" for i in path]
+    assert all(a.bgcolor and a.font.size >= 12 for a in figure.layout.annotations)
+    on_path = set(path)
+    for trace in statuses.values():
+        for text, hover in zip(trace.text, trace.hovertext, strict=True):
+            assert text or any(f"“{display_token(nodes[i].piece)}”" in hover for i in on_path)
     assert figure.layout.title.text == "tree &lt;i&gt;"
 
 
@@ -102,8 +114,28 @@ def test_beam_tree_hover_and_labels_are_literal():
 
 
 def test_a_bigger_beam_makes_a_taller_tree():
-    wide = [node(i, 0, -1, str(i), -i, "pruned") for i in range(30)]
+    wide = [node(i, 0, -1, str(i), -i, "kept") for i in range(30)]
     assert beam_tree_figure(wide, "w").layout.height > beam_tree_figure(TREE, "t").layout.height
+
+
+def test_pruned_children_of_one_parent_collapse_into_one_marker():
+    pruned = [node(10 + i, 1, 0, f"p{i}", -5.0 - i, "pruned") for i in range(7)]
+    drawn = collapse_pruned(TREE + pruned)
+    (group,) = [d for d in drawn if d.count > 1]
+    assert (group.parent, group.label, group.count) == (0, "8 pruned", 8)  # y and the 7
+    assert group.cumulative_logprob == -2.0  # the best of them, for ordering
+    assert all(f"“p{i}”" in group.hover for i in range(7)) and "“y”" in group.hover
+    assert [d.id for d in drawn if d.parent == 1] == [3]  # a lone pruned child stays itself
+    assert [d for d in drawn if d.id == 2][0].label == "&lt;c&gt;"
+
+
+def test_beam_ten_fits_a_screen_in_height():
+    big = load(PRETRAINED / "reversal-multihead").translate(
+        "a b c d e f g h", beam_size=10, n_best=10
+    )
+    figure = beam_tree_figure(big.beam_tree, "ten")
+    assert len(big.beam_tree) > 150
+    assert figure.layout.height <= 900
 
 
 def test_side_by_side_heatmaps_share_one_fixed_colour_scale():
@@ -169,3 +201,6 @@ def test_divergence_figure_starts_where_the_hypotheses_part(translation):
         np.testing.assert_array_equal(trace.z, hypothesis.attention[start:])
         assert trace.text[0][0].endswith(f"(step {start + 1})")
     assert figure.layout.annotations[1].text == f"rank 1: steps {start + 1} to {len(second.pieces)}"
+    # One above the other: the second hypothesis is under the first, never right of it.
+    assert figure.layout.yaxis2.domain[1] < figure.layout.yaxis.domain[0]
+    assert figure.layout.xaxis2.domain == figure.layout.xaxis.domain

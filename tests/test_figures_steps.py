@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from attnviz.export import figure_html
 from attnviz.figures.probability import token_probability_figure
-from attnviz.figures.steps import output_text, step_figure, topk_bars
-from attnviz.figures.style import CHOSEN_COLOR
-from attnviz.translator import Candidate, Step
+from attnviz.figures.steps import attention_rows, output_text, step_figure, topk_bars
+from attnviz.figures.style import CHOSEN_COLOR, FIT_PX
+from attnviz.translator import Candidate, Step, load
+
+PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
 
 SOURCE = ["▁le", "▁<b>chat</b>", "</s>"]
 TARGET = ["▁the", "▁<script>", "</s>"]
@@ -116,3 +120,22 @@ def test_the_step_figures_context_strip_has_a_colour_scale():
     assert context.showscale is not False
     assert context.colorbar.title.text == "value"
     assert context.zmin == -context.zmax
+
+
+def test_a_long_source_wraps_and_the_figure_fits_the_screen():
+    translation = load(PRETRAINED / "reversal-multihead").translate(
+        " ".join("abcdefghijklmnopqrstuvwxyz"), beam_size=1
+    )
+    source = translation.source_pieces
+    figure = step_figure(source, translation.target_pieces, translation.steps, 3, "m")
+    assert figure.layout.width <= FIT_PX
+    # data[0..2]: first attention line, top-k, context; then the other attention lines
+    lines = [figure.data[0], *figure.data[3:]]
+    assert len(lines) > 1 and all(t.type == "heatmap" for t in lines)
+    assert [x for t in lines for x in t.x] == list(range(len(source)))
+    np.testing.assert_array_equal(
+        np.hstack([t.z for t in lines]), attention_rows(translation.steps[3])[0]
+    )
+    for frame in figure.frames:  # every frame wraps the same way
+        assert [t.type for t in frame.data] == [t.type for t in figure.data]
+    assert "“" in figure.layout.title.text and "p = " in figure.layout.title.text

@@ -31,7 +31,7 @@ assert not app.exception, app.exception
 print(json.dumps({
     "package": attnviz.__file__,
     "model": app.selectbox(key="model").value,
-    "sentence": app.text_area(key="text").value,
+    "sentence": app.text_input(key="text").value,
     "translation": app.text[0].value,
     "charts": len(app.get("plotly_chart")),
 }))

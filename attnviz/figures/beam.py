@@ -4,12 +4,13 @@ attention side by side from where they diverge."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 
 from ..search import NodeStatus
-from .compare import Panel, side_by_side_heatmaps
+from .heatmap import HeatmapBlock, stacked_heatmaps
 from .style import CHOSEN_COLOR, FONT_SIZE, display_token, escaped
 
 if TYPE_CHECKING:
@@ -17,7 +18,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STATUS_STYLE",
+    "DrawnNode",
     "beam_tree_figure",
+    "collapse_pruned",
     "divergence_figure",
     "first_divergence",
     "hypothesis_path",
@@ -31,8 +34,10 @@ STATUS_STYLE = {
     NodeStatus.STOPPED: ("stopped (in the beam at the length limit)", "#ff7f0e", "diamond"),
     NodeStatus.PRUNED: ("pruned (fell out of the beam)", "#7f7f7f", "x"),
 }
-STEP_PX = 110  # horizontal room per step: the marker and its piece
-NODE_PX = 26  # vertical room per node
+STEP_PX = 120  # horizontal room per step: the marker and its piece
+NODE_PX = 28  # vertical room per node
+LABEL_SIZE = FONT_SIZE - 2  # node labels: 14 px, read from the back of a classroom
+PATH_LABEL_BG = "rgba(255, 255, 255, 0.92)"  # the picked path's labels sit on its line
 TREE_MARGIN = dict(l=40, r=40, t=150, b=50)
 EDGE_COLOR = "rgba(128, 128, 128, 0.45)"  # readable on light and dark backgrounds
 
@@ -59,7 +64,7 @@ def hypothesis_path(nodes: Sequence[BeamNode], pieces: Sequence[str]) -> list[in
     return path
 
 
-def tree_layout(nodes: Sequence[BeamNode]) -> dict[int, tuple[float, float]]:
+def tree_layout(nodes: Sequence[BeamNode | DrawnNode]) -> dict[int, tuple[float, float]]:
     """Position (x, y) of each node id, the start (id -1) at (0, 0).
 
     x is the step (1 for the first output piece). Each step's nodes are stacked in the order
@@ -78,6 +83,21 @@ def tree_layout(nodes: Sequence[BeamNode]) -> dict[int, tuple[float, float]]:
     return position
 
 
+@dataclass(frozen=True)
+class DrawnNode:
+    """A marker of the tree: one node of the beam, or the pruned children of one parent
+    collapsed into one (``count`` > 1, ``label`` "7 pruned", the pieces in ``hover``)."""
+
+    id: int
+    step: int
+    parent: int
+    label: str
+    cumulative_logprob: float
+    status: NodeStatus
+    hover: str
+    count: int = 1
+
+
 def _hover(node: BeamNode) -> str:
     return (
         f"“{display_token(node.piece)}” at step {node.step + 1}, {node.status}<br>"
@@ -85,7 +105,63 @@ def _hover(node: BeamNode) -> str:
     )
 
 
-def _edges(nodes: Sequence[BeamNode], position: dict) -> go.Scatter:
+def collapse_pruned(nodes: Sequence[BeamNode]) -> list[DrawnNode]:
+    """The markers to draw: every kept, finished and stopped node, and each parent's pruned
+    children as one marker when there are several (beam 10 prunes ~90 nodes a step; drawn
+    one by one the tree is metres tall). Collapsed markers get ids below -1."""
+    drawn = [
+        DrawnNode(
+            n.id,
+            n.step,
+            n.parent,
+            display_token(n.piece),
+            n.cumulative_logprob,
+            n.status,
+            _hover(n),
+        )
+        for n in nodes
+        if n.status != NodeStatus.PRUNED
+    ]
+    pruned: dict[int, list[BeamNode]] = {}
+    for n in nodes:
+        if n.status == NodeStatus.PRUNED:
+            pruned.setdefault(n.parent, []).append(n)
+    for parent, group in pruned.items():
+        if len(group) == 1:
+            (n,) = group
+            drawn.append(
+                DrawnNode(
+                    n.id,
+                    n.step,
+                    n.parent,
+                    display_token(n.piece),
+                    n.cumulative_logprob,
+                    n.status,
+                    _hover(n),
+                )
+            )
+            continue
+        group.sort(key=lambda n: -n.cumulative_logprob)
+        pieces = "<br>".join(
+            f"“{display_token(n.piece)}” {n.cumulative_logprob:.3f}" for n in group
+        )
+        drawn.append(
+            DrawnNode(
+                -2 - len(drawn),
+                group[0].step,
+                parent,
+                f"{len(group)} pruned",
+                group[0].cumulative_logprob,
+                NodeStatus.PRUNED,
+                f"{len(group)} pruned at step {group[0].step + 1} "
+                f"(cumulative log-prob):<br>{pieces}",
+                len(group),
+            )
+        )
+    return drawn
+
+
+def _edges(nodes: Sequence[DrawnNode], position: dict) -> go.Scatter:
     xs: list[float | None] = []
     ys: list[float | None] = []
     for node in nodes:
@@ -102,7 +178,10 @@ def _edges(nodes: Sequence[BeamNode], position: dict) -> go.Scatter:
     )
 
 
-def _nodes(nodes: Sequence[BeamNode], position: dict, status: NodeStatus) -> go.Scatter:
+def _nodes(
+    nodes: Sequence[DrawnNode], position: dict, status: NodeStatus, on_path: set[int]
+) -> go.Scatter:
+    """The markers of one status; labels of the picked path are drawn apart (on top)."""
     label, color, symbol = STATUS_STYLE[status]
     chosen = [n for n in nodes if n.status == status]
     return go.Scatter(
@@ -110,10 +189,10 @@ def _nodes(nodes: Sequence[BeamNode], position: dict, status: NodeStatus) -> go.
         y=[position[n.id][1] for n in chosen],
         mode="markers+text",
         marker=dict(color=color, symbol=symbol, size=11),
-        text=[display_token(n.piece) for n in chosen],
+        text=["" if n.id in on_path else n.label for n in chosen],
         textposition="middle right",
-        textfont=dict(size=FONT_SIZE - 4),
-        hovertext=[_hover(n) for n in chosen],
+        textfont=dict(size=LABEL_SIZE),
+        hovertext=[n.hover for n in chosen],
         hoverinfo="text",
         name=label,
         legendgroup=status,
@@ -124,10 +203,13 @@ def beam_tree_figure(
     nodes: Sequence[BeamNode], title: str, highlight: Sequence[int] = ()
 ) -> go.Figure:
     """Every node the beam expanded: x = step, edges parent -> child, status by colour and
-    symbol, hover with piece, log-prob and cumulative log-prob. ``highlight``: node ids of a
-    path from the start (a hypothesis, see :func:`hypothesis_path`), drawn on top."""
-    position = tree_layout(nodes)
-    figure = go.Figure(_edges(nodes, position))
+    symbol, hover with piece, log-prob and cumulative log-prob; each parent's pruned
+    children collapse into one marker (see :func:`collapse_pruned`). ``highlight``: node ids
+    of a path from the start (a hypothesis, see :func:`hypothesis_path`), drawn under the
+    markers, its labels on a light ground above its line."""
+    drawn = collapse_pruned(nodes)
+    position = tree_layout(drawn)
+    figure = go.Figure(_edges(drawn, position))
     if highlight:
         path = [position[-1], *(position[i] for i in highlight)]
         figure.add_trace(
@@ -149,15 +231,29 @@ def beam_tree_figure(
             marker=dict(color="#9467bd", symbol="square", size=12),
             text=["start"],
             textposition="middle left",
+            textfont=dict(size=LABEL_SIZE),
             hoverinfo="skip",
             name="start",
         )
     )
+    on_path = set(highlight)
     for status in STATUS_STYLE:
-        if any(n.status == status for n in nodes):
-            figure.add_trace(_nodes(nodes, position, status))
-    steps = max((n.step for n in nodes), default=-1) + 2
-    widest = max((sum(n.step == s for n in nodes) for s in range(steps - 1)), default=1)
+        if any(n.status == status for n in drawn):
+            figure.add_trace(_nodes(drawn, position, status, on_path))
+    for n in drawn:
+        if n.id in on_path:
+            figure.add_annotation(
+                x=position[n.id][0],
+                y=position[n.id][1],
+                text=f"<b>{n.label}</b>",
+                xanchor="left",
+                xshift=12,
+                showarrow=False,
+                bgcolor=PATH_LABEL_BG,
+                font=dict(size=LABEL_SIZE, color=CHOSEN_COLOR),
+            )
+    steps = max((n.step for n in drawn), default=-1) + 2
+    widest = max((sum(n.step == s for n in drawn) for s in range(steps - 1)), default=1)
     figure.update_xaxes(
         title="step",
         tickmode="array",
@@ -169,7 +265,7 @@ def beam_tree_figure(
     )
     figure.update_yaxes(visible=False, autorange="reversed")
     figure.update_layout(
-        title=dict(text=escaped(title), y=0.99, yanchor="top"),
+        title=dict(text=escaped(title), x=0, xref="paper", y=0.99, yanchor="top"),
         width=TREE_MARGIN["l"] + TREE_MARGIN["r"] + (steps + 1) * STEP_PX,
         height=TREE_MARGIN["t"] + TREE_MARGIN["b"] + max(widest, 4) * NODE_PX,
         margin=TREE_MARGIN,
@@ -187,15 +283,15 @@ def divergence_figure(
     title: str,
 ) -> go.Figure:
     """The two hypotheses' attention rows from step ``start`` (0-based, where their pieces
-    first differ, see :func:`first_divergence`) to their ends, side by side."""
-    panels = [
-        Panel(
-            f"rank {h.rank}: steps {start + 1} to {len(h.pieces)}",
-            source_tokens,
+    first differ, see :func:`first_divergence`) to their ends, one above the other over the
+    same source columns (side by side, a long sentence would push the second off-screen)."""
+    blocks = [
+        HeatmapBlock(
             h.pieces[start:],
             h.attention[start:],
+            title=f"rank {h.rank}: steps {start + 1} to {len(h.pieces)}",
             first_step=start + 1,
         )
         for h in (first, second)
     ]
-    return side_by_side_heatmaps(panels, title)
+    return stacked_heatmaps(source_tokens, blocks, title)

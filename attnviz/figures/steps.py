@@ -1,6 +1,10 @@
 """The step-through figure: attention at step t, the output so far, the top-k next tokens and
 the context vector, one animation frame per step.
 
+The figure fits :data:`~attnviz.figures.style.FIT_PX` in width whatever the sentence: the
+attention over a long source wraps into lines (like text), so the attended word, the current
+token and its probability are never past the right edge.
+
 Steps are :class:`attnviz.translator.Step` objects read by attribute only, so this module needs
 neither torch nor Streamlit.
 """
@@ -14,7 +18,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 import plotly.graph_objects as go
 
-from .style import CELL_PX, CHOSEN_COLOR, COLOR_SCALE, FONT_SIZE, MARGIN, display_token, escaped
+from .style import (
+    CELL_PX,
+    CHAR_PX,
+    CHOSEN_COLOR,
+    COLOR_SCALE,
+    FIT_PX,
+    FONT_SIZE,
+    MARGIN,
+    column_lines,
+    display_token,
+    escaped,
+    stack_bands,
+)
 
 if TYPE_CHECKING:
     from ..translator import Step
@@ -30,8 +46,10 @@ CONTEXT_BAR_PX = 110  # the context strip's colour bar: long enough for three nu
 TITLE_PX = 34  # a panel's title
 GAP_PX = 28  # between panels
 LINE_PX = 30  # one line of the output text
-CHAR_PX = 0.6 * FONT_SIZE  # rough width of one character: wraps text, sizes margins
-MIN_PLOT_PX = 560
+LINE_GAP_PX = 10  # between the wrapped lines of the attention
+MIN_STEP_CELL_PX = 40  # an attention cell holds its weight ("0.23") as text
+RIGHT_PX = 110  # the colour bars
+MAX_LABEL_CHARS = 16  # longer source labels reach into the band above
 
 
 def topk_bars(step: Step) -> tuple[list[str], list[float], int]:
@@ -75,16 +93,6 @@ def output_text(target_tokens: Sequence[str], index: int, chars_per_line: int) -
     return "<br>".join(" ".join(line) for line in lines)
 
 
-def _stack(bands: dict[str, int]) -> dict[str, tuple[float, float]]:
-    """Paper (bottom, top) of bands stacked top to bottom with the given pixel heights."""
-    total = sum(bands.values())
-    domains, top = {}, total
-    for name, height in bands.items():
-        domains[name] = ((top - height) / total, top / total)
-        top -= height
-    return domains
-
-
 @dataclass
 class _Geometry:
     """Pixel layout of the step figure, fixed across its frames so nothing jumps."""
@@ -93,6 +101,8 @@ class _Geometry:
     height: int
     margin: dict
     bands: dict[str, tuple[float, float]]  # paper (bottom, top) of each band
+    lines: list[range]  # source columns of each wrapped line of the attention
+    cell_px: int
     chars_per_line: int
     attention_px: int
     context_limit: float  # the context strip's colours span [-limit, limit] at every step
@@ -101,70 +111,92 @@ class _Geometry:
 def _geometry(
     source_tokens: Sequence[str], target_tokens: Sequence[str], steps: Sequence[Step]
 ) -> _Geometry:
-    plot_px = max(len(source_tokens) * CELL_PX, MIN_PLOT_PX)
-    chars_per_line = int(plot_px / CHAR_PX)
-    n_rows = len(attention_rows(steps[0])[1])
     bars = [topk_bars(s)[0] for s in steps]
-    lines = output_text(target_tokens, len(steps) - 1, chars_per_line).count("<br>") + 1
-    longest_source = max(len(display_token(t)) for t in source_tokens)
-    heights = {
-        "attention_title": TITLE_PX,
-        "source_labels": 24 + int(0.7 * CHAR_PX * longest_source),  # labels rotated by 45°
-        "attention": n_rows * CELL_PX,
-        "gap1": GAP_PX,
-        "output_title": TITLE_PX,
-        "output": lines * LINE_PX + 8,
-        "gap2": GAP_PX,
-        "topk_title": TITLE_PX,
-        "topk": max(len(b) for b in bars) * BAR_PX,
-        "gap3": GAP_PX,
-        "context_title": TITLE_PX,
-        "context": STRIP_PX,
-    }
     longest_label = max(len(display_token(p)) for b in bars for p in b)
     left = max(MARGIN["l"], 24 + int(CHAR_PX * max(longest_label, len("mean of heads"))))
-    margin = dict(l=left, r=110, t=80, b=80)  # r: the colour bar; b: the play buttons
+    plot_px = FIT_PX - left - RIGHT_PX
+    lines, cell = column_lines(len(source_tokens), plot_px, CELL_PX, MIN_STEP_CELL_PX)
+    chars_per_line = int(plot_px / CHAR_PX)
+    n_rows = len(attention_rows(steps[0])[1])
+    n_out = output_text(target_tokens, len(steps) - 1, chars_per_line).count("<br>") + 1
+    heights = {"attention_title": TITLE_PX}
+    for n, line in enumerate(lines):
+        longest = max(len(display_token(source_tokens[j])) for j in line)
+        heights[f"source_labels{n}"] = 24 + int(0.7 * CHAR_PX * min(longest, MAX_LABEL_CHARS))
+        heights[f"attention{n}"] = n_rows * cell
+        heights[f"line_gap{n}"] = LINE_GAP_PX
+    heights.update(
+        {
+            "gap1": GAP_PX,
+            "output_title": TITLE_PX,
+            "output": n_out * LINE_PX + 8,
+            "gap2": GAP_PX,
+            "topk_title": TITLE_PX,
+            "topk": max(len(b) for b in bars) * BAR_PX,
+            "gap3": GAP_PX,
+            "context_title": TITLE_PX,
+            "context": STRIP_PX,
+        }
+    )
+    margin = dict(l=left, r=RIGHT_PX, t=60, b=80)  # t: a two-line title; b: the play buttons
     return _Geometry(
         width=left + margin["r"] + plot_px,
         height=margin["t"] + margin["b"] + sum(heights.values()),
         margin=margin,
-        bands=_stack(heights),
+        bands=stack_bands(heights),
+        lines=lines,
+        cell_px=cell,
         chars_per_line=chars_per_line,
-        attention_px=n_rows * CELL_PX,
+        attention_px=n_rows * cell,
         context_limit=max(float(np.abs(s.context).max()) for s in steps) or 1.0,
     )
 
 
-def _attention_trace(source_tokens: Sequence[str], step: Step, geo: _Geometry) -> go.Heatmap:
+def _attention_axes(n: int) -> tuple[str, str]:
+    """The axes of wrapped line ``n`` of the attention: x/y for the first (as before
+    wrapping), x4/y4 onwards for the others (x2 and x3 are the top-k and context panels)."""
+    return ("x", "y") if n == 0 else (f"x{n + 3}", f"y{n + 3}")
+
+
+def _attention_traces(source_tokens: Sequence[str], step: Step, geo: _Geometry) -> list[go.Heatmap]:
+    """One heatmap per wrapped line of the source; the first carries the colour bar."""
     rows, names = attention_rows(step)
     sources = [display_token(t) for t in source_tokens]
     hover = [
         [f"“{s}”: {w:.2f} ({name})" for s, w in zip(sources, row, strict=True)]
         for name, row in zip(names, rows.tolist(), strict=True)
     ]
-    return go.Heatmap(
-        z=rows,
-        x=list(range(len(sources))),
-        y=list(range(len(names))),
-        zmin=0.0,
-        zmax=1.0,
-        colorscale=COLOR_SCALE,
-        colorbar=dict(
-            title="weight",
-            thickness=14,
-            lenmode="pixels",
-            len=max(geo.attention_px, 120),
-            y=geo.bands["attention"][1],
-            yanchor="top",
-        ),
-        texttemplate="%{z:.2f}",
-        customdata=hover,
-        hovertemplate="%{customdata}<extra></extra>",
-        xgap=1,
-        ygap=1,
-        xaxis="x",
-        yaxis="y",
-    )
+    traces = []
+    for n, line in enumerate(geo.lines):
+        x, y = _attention_axes(n)
+        traces.append(
+            go.Heatmap(
+                z=rows[:, line.start : line.stop],
+                x=list(line),
+                y=list(range(len(names))),
+                zmin=0.0,
+                zmax=1.0,
+                colorscale=COLOR_SCALE,
+                showscale=n == 0,
+                colorbar=dict(
+                    title="weight",
+                    thickness=14,
+                    lenmode="pixels",
+                    len=max(geo.attention_px, 120),
+                    y=geo.bands["attention0"][1],
+                    yanchor="top",
+                ),
+                texttemplate="%{z:.2f}",
+                textfont=dict(size=FONT_SIZE - 3),
+                customdata=[row[line.start : line.stop] for row in hover],
+                hovertemplate="%{customdata}<extra></extra>",
+                xgap=1,
+                ygap=1,
+                xaxis=x,
+                yaxis=y,
+            )
+        )
+    return traces
 
 
 def _topk_trace(step: Step) -> go.Bar:
@@ -235,11 +267,20 @@ def _texts(
         annotation.update(x=0, xref="paper", yref="paper", xanchor="left", showarrow=False)
     pieces = topk_bars(step)[0]
     heading = (
-        f"{escaped(title)}: step {step.index + 1} of {n_steps}, "
+        f"{escaped(title)}: step {step.index + 1} of {n_steps}<br>"
         f"“{display_token(step.piece)}” with p = {step.prob:.2f}"
     )
     return dict(
-        title=dict(text=heading),
+        title=dict(
+            text=heading,
+            x=0.01,
+            xanchor="left",
+            y=1,
+            yref="container",
+            yanchor="top",
+            pad=dict(t=12),
+            font=dict(size=FONT_SIZE + 2),
+        ),
         annotations=annotations,
         yaxis2=dict(
             tickvals=list(range(len(pieces))),
@@ -254,19 +295,25 @@ def _axes(source_tokens: Sequence[str], step: Step, geo: _Geometry) -> dict:
     names = attention_rows(step)[1]
     font = dict(size=FONT_SIZE)
     hidden = dict(showticklabels=False, showgrid=False, zeroline=False)
-    return dict(
-        xaxis=dict(
+    axes = {}
+    for n, line in enumerate(geo.lines):
+        x, y = _attention_axes(n)
+        axes["xaxis" + x[1:]] = dict(
+            anchor=y,
             side="top",
+            domain=[0, len(line) * geo.cell_px / (geo.width - geo.margin["l"] - geo.margin["r"])],
+            range=[line.start - 0.5, line.stop - 0.5],
             tickmode="array",
-            tickvals=list(range(len(source_tokens))),
-            ticktext=[display_token(t) for t in source_tokens],
+            tickvals=list(line),
+            ticktext=[display_token(source_tokens[j]) for j in line],
             tickangle=-45,
             tickfont=font,
             showgrid=False,
             zeroline=False,
-        ),
-        yaxis=dict(
-            domain=geo.bands["attention"],
+        )
+        axes["yaxis" + y[1:]] = dict(
+            anchor=x,
+            domain=geo.bands[f"attention{n}"],
             tickmode="array",
             tickvals=list(range(len(names))),
             ticktext=names,
@@ -274,7 +321,9 @@ def _axes(source_tokens: Sequence[str], step: Step, geo: _Geometry) -> dict:
             tickfont=font,
             showgrid=False,
             zeroline=False,
-        ),
+        )
+    return dict(
+        **axes,
         xaxis2=dict(anchor="y2", range=[0, 1.15], tickvals=[0, 0.5, 1], tickfont=font),
         yaxis2=dict(domain=geo.bands["topk"], anchor="x2", tickmode="array", tickfont=font),
         xaxis3=dict(anchor="y3", **hidden),
@@ -319,11 +368,10 @@ def step_figure(
     geo = _geometry(source_tokens, target_tokens, steps)
     frames = []
     for step in steps:
-        traces = [
-            _attention_trace(source_tokens, step, geo),
-            _topk_trace(step),
-            _context_trace(step, geo),
-        ]
+        first, *more = _attention_traces(source_tokens, step, geo)
+        # The first three traces keep their places whatever the wrapping: attention (first
+        # line), top-k, context; the other lines of the attention follow.
+        traces = [first, _topk_trace(step), _context_trace(step, geo), *more]
         texts = _texts(target_tokens, step, len(steps), title, geo)
         frames.append(go.Frame(name=str(step.index + 1), data=traces, layout=texts))
     figure = go.Figure(data=frames[index].data, frames=frames)

@@ -10,7 +10,7 @@ from ..figures.captions import ALIGN_HEATMAP
 from ..figures.heatmap import alignment_heatmap
 from ..translator import Translation
 from .downloads import TextFile, download_row, file_stem, show_figure
-from .inputs import beam_input, sentence_input
+from .inputs import beam_input, controls, sentence_input
 from .models import PickedModel, translation_or_message
 from .state import ALIGN, LINKS, UNIT, flag, init_from_url, one_of, to_url
 
@@ -26,11 +26,12 @@ def render(model: PickedModel) -> None:
     """The Align view for the chosen model."""
     init_from_url(UNIT, "words", one_of(UNITS))
     init_from_url(LINKS, True, flag)
-    text = sentence_input(model.translator)
-    left, middle, right = st.columns(3)
-    beam = beam_input(left)
-    unit = middle.radio("Show", UNITS, horizontal=True, key=UNIT)
-    overlay = right.toggle("Hard alignment", key=LINKS)
+    with controls():
+        text = sentence_input(model.translator)
+        left, middle, right = st.columns(3)
+        beam = beam_input(left)
+        unit = middle.radio("Show", UNITS, horizontal=True, key=UNIT)
+        overlay = right.toggle("Hard alignment", key=LINKS)
     to_url(**{UNIT: unit, LINKS: overlay})
     translation = translation_or_message(model, text, beam)
     if translation is None:

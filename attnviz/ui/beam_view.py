@@ -11,7 +11,7 @@ from ..figures.captions import BEAM_DIVERGENCE, BEAM_TREE
 from ..figures.heatmap import attention_heatmap
 from ..translator import Hypothesis, Translation
 from .downloads import download_row, file_stem, show_figure
-from .inputs import MAX_BEAM, beam_input, sentence_input
+from .inputs import MAX_BEAM, beam_input, controls, sentence_input
 from .models import PickedModel, translation_or_message
 from .state import (
     BEAM_SEARCH,
@@ -115,8 +115,9 @@ def divergence_sentence(first: Hypothesis, second: Hypothesis, start: int) -> st
 
 def render(picked: PickedModel) -> None:
     """The Beam search view for the chosen model."""
-    text = sentence_input(picked.translator)
-    beam = beam_input()
+    with controls():
+        text = sentence_input(picked.translator)
+        beam = beam_input()
     translation = translation_or_message(picked, text, beam, n_best=beam, spinner="Searching…")
     model = picked.name
     if translation is None:

@@ -13,9 +13,16 @@ import streamlit as st
 
 from ..export import as_json, figure_html, table_csv
 from ..figures.captions import token_legend
+from ..figures.style import FONT_SIZE
 from .messages import markdown_literal
+from .state import PRESENT
 
-__all__ = ["PLOTLY_CONFIG", "TextFile", "download_row", "file_stem", "show_figure"]
+__all__ = ["PLOTLY_CONFIG", "TextFile", "download_row", "file_stem", "magnified", "show_figure"]
+
+# Tick labels and text in near-black (near-white in the dark theme): Streamlit's chart
+# theme draws them in a grey a projector washes out.
+INK = {"light": "#111111", "dark": "#f2f2f2"}
+PRESENT_ZOOM = 1.25  # presentation mode: the sidebar is closed, figures take its width
 
 # The in-app camera button saves PNG at twice the size (sharp on a projector); the
 # standalone HTML's saves SVG.
@@ -39,26 +46,56 @@ def file_stem(view: str, model: str, *details: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(parts)).strip("_")[:80] or "attnviz"
 
 
+# Pixel sizes of a figure (fonts, markers, margins, colour bars, shifts); everything else in
+# Plotly's layout is a fraction of the plot or a data value, so it scales along.
+PIXEL_KEYS = {"size", "width", "height", "l", "r", "t", "b", "thickness", "xshift", "yshift"}
+
+
+def magnified(spec: Any, factor: float) -> Any:
+    """A figure's dict (``Figure.to_dict()``) with every pixel size times ``factor``: the
+    same figure, larger. A colour bar's length scales only when it is in pixels."""
+    if isinstance(spec, list):
+        return [magnified(item, factor) for item in spec]
+    if not isinstance(spec, dict):
+        return spec
+    out = {}
+    for name, value in spec.items():
+        pixels = name in PIXEL_KEYS or (name == "len" and spec.get("lenmode") == "pixels")
+        if pixels and isinstance(value, int | float) and not isinstance(value, bool):
+            out[name] = value * factor
+        else:
+            out[name] = magnified(value, factor)
+    return out
+
+
 def show_figure(
     figure: go.Figure, key: str, caption: str | None = None, tokens: Iterable[str] = ()
 ) -> None:
-    """A figure at its own size in a box that scrolls sideways: Streamlit would otherwise
-    shrink a long sentence's heatmap to the page width and squash its cells.
+    """A figure at its own size (figures wrap long sentences to fit the screen; one still
+    wider scrolls sideways in its box instead of being squashed to the page width), its
+    text in the theme's darkest ink, larger in presentation mode.
 
     caption: what the figure shows (see :mod:`attnviz.figures.captions`), under it, with the
     notes on the special tokens among ``tokens`` (the tokens it draws).
     """
     if not re.fullmatch(r"[A-Za-z0-9_-]+", key):
         raise ValueError(f"figure key {key!r} must be usable as a CSS class name")
+    ink = INK.get(st.context.theme.type or "light", INK["light"])
+    shown = go.Figure(figure)  # the exports keep the figure as built
+    shown.update_layout(font_color=ink, title_font_color=ink)
+    for axis in [*shown.select_xaxes(), *shown.select_yaxes()]:  # large where left unset
+        axis.update(tickfont_color=ink, tickfont_size=axis.tickfont.size or FONT_SIZE)
+    if st.session_state.get(PRESENT):
+        shown = go.Figure(magnified(shown.to_dict(), PRESENT_ZOOM))
     with st.container(key=f"scroll-{key}"):
-        if figure.layout.width:
+        if shown.layout.width:
             # Our own CSS, built from a number and a checked key: nothing the user typed.
             st.html(
                 f"<style>.st-key-scroll-{key} {{overflow-x: auto;}} "
-                f".st-key-scroll-{key} .st-key-{key} {{width: {int(figure.layout.width)}px "
+                f".st-key-scroll-{key} .st-key-{key} {{width: {int(shown.layout.width)}px "
                 "!important; max-width: none !important;}</style>"
             )
-        st.plotly_chart(figure, width="content", key=key, config=PLOTLY_CONFIG)
+        st.plotly_chart(shown, width="content", key=key, config=PLOTLY_CONFIG)
     legend = token_legend(tokens)
     if caption is not None or legend is not None:
         st.caption(" ".join(markdown_literal(t) for t in (caption, legend) if t))

@@ -1,17 +1,26 @@
 """The inputs several views share (the sentence, the beam size): one key each, so switching
 views keeps them, and each is mirrored in the URL. Each model offers its own example
-sentences, in its own source language."""
+sentences, in its own source language. In presentation mode a view's controls fold away."""
 
 from __future__ import annotations
+
+from contextlib import AbstractContextManager
 
 import streamlit as st
 
 from ..locations import examples_file
 from ..text_lines import read_lines
 from ..translator import Translator
-from .state import BEAM, EXAMPLE, TEXT, init_from_url, int_in, to_url
+from .state import BEAM, EXAMPLE, PRESENT, TEXT, init_from_url, int_in, to_url
 
-__all__ = ["MAX_BEAM", "MAX_CHARS", "beam_input", "examples", "sentence_input"]
+__all__ = [
+    "MAX_BEAM",
+    "MAX_CHARS",
+    "beam_input",
+    "controls",
+    "examples",
+    "sentence_input",
+]
 
 MAX_CHARS = 10_000  # a pasted page still arrives; the model reads its first pieces and says so
 MAX_BEAM = 10
@@ -48,7 +57,9 @@ def sentence_input(translator: Translator) -> str:
     if st.session_state[TEXT] in offered and st.session_state[TEXT] not in choices:
         st.session_state[TEXT] = choices[0]
     st.session_state[OFFERED] = choices
-    text = st.text_area("Sentence to translate", max_chars=MAX_CHARS, key=TEXT, height=80)
+    # One line, so that Enter translates (a text area wants Ctrl+Enter); a pasted page
+    # arrives with its line breaks turned into spaces.
+    text = st.text_input("Sentence to translate", max_chars=MAX_CHARS, key=TEXT)
     st.selectbox(
         "Or pick an example",
         choices,
@@ -59,6 +70,14 @@ def sentence_input(translator: Translator) -> str:
     )
     to_url(**{TEXT: text})
     return text
+
+
+def controls() -> AbstractContextManager:
+    """Where a view puts its inputs: in presentation mode an expander, closed, so that the
+    figure is on the first screen; otherwise the page itself."""
+    if st.session_state.get(PRESENT):
+        return st.expander("Sentence and settings", expanded=False)
+    return st.container()
 
 
 def beam_input(container=st) -> int:

@@ -31,6 +31,7 @@ __all__ = [
     "HYPOTHESIS",
     "LINKS",
     "MODEL",
+    "PRESENT",
     "REPLACEMENT",
     "SALIENCY",
     "SHARED_URL_KEYS",
@@ -58,8 +59,9 @@ BEAM_SEARCH, WHAT_IF, CHECKPOINT = "beam", "whatif", "checkpoint"
 
 # URL parameters (and the keys of the widgets they fill) that every view shares.
 VIEW, MODEL, TEXT, BEAM = "view", "model", "text", "beam"
+PRESENT = "present"  # presentation mode: bigger figures, controls folded away
 EXAMPLE = "example"  # the example picker: a widget only, never in the URL
-SHARED_URL_KEYS = (VIEW, MODEL, TEXT, BEAM)
+SHARED_URL_KEYS = (VIEW, MODEL, TEXT, BEAM, PRESENT)
 
 # URL parameters of one view each (the unit, words or pieces, of Align and Compare).
 UNIT, LINKS = "unit", "links"

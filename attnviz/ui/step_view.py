@@ -19,7 +19,7 @@ from ..figures.style import search_label
 from ..translator import Translation
 from .downloads import download_row, file_stem, show_figure
 from .explain_step import render as render_explanation
-from .inputs import beam_input, sentence_input
+from .inputs import beam_input, controls, sentence_input
 from .models import PickedModel, translation_or_message
 from .state import STEP, STEP_THROUGH, init_from_url, to_url
 
@@ -52,8 +52,9 @@ def step_numbers(translation: Translation, index: int) -> dict:
 
 def render(model: PickedModel) -> None:
     """The Step-through view for the chosen model."""
-    text = sentence_input(model.translator)
-    beam = beam_input(st.columns(3)[0])
+    with controls():
+        text = sentence_input(model.translator)
+        beam = beam_input(st.columns(3)[0])
     translation = translation_or_message(model, text, beam)
     if translation is None:
         return
