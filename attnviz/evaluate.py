@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from sacrebleu.metrics import BLEU, CHRF
 
 from .analysis import mean_attention_entropy
+from .batch_search import BATCH_SIZE
 from .translator import Translator
 
 __all__ = [
@@ -58,14 +59,14 @@ def translate_all(
     sources: Sequence[str],
     beam_size: int,
     progress: Callable[[int], None] | None = None,
+    batch_size: int = BATCH_SIZE,
 ) -> list[str]:
-    """Best translation of every source (traces are computed and dropped)."""
-    outputs = []
-    for source in sources:
-        outputs.append(translator.translate(source, beam_size=beam_size, top_k=1).text)
-        if progress:
-            progress(1)
-    return outputs
+    """Best translation of every source, decoded in batches (traces are computed and
+    dropped); ``progress`` gets the size of each batch done."""
+    translations = translator.translate_batch(
+        sources, beam_size=beam_size, top_k=1, batch_size=batch_size, progress=progress
+    )
+    return [t.text for t in translations]
 
 
 CLASSROOM_SENTENCES = (
@@ -86,7 +87,7 @@ def evaluate_test_sets(
         references = [p.target for p in pairs]
         metrics[name] = {}
         for beam in beams:
-            results = [translator.translate(p.source, beam_size=beam, top_k=1) for p in pairs]
+            results = translator.translate_batch([p.source for p in pairs], beam_size=beam, top_k=1)
             label = "greedy" if beam == 1 else f"beam{beam}"
             quality = corpus_quality([r.text for r in results], references).to_dict()
             entropy = mean_attention_entropy([r.attention for r in results])
