@@ -419,10 +419,28 @@ def cmd_eval_align(args: argparse.Namespace) -> int:
 # -- bench ----------------------------------------------------------------------------------
 
 
+def _corpus_bench(data: Path, json_path: str | None) -> int:
+    """``attnviz bench --corpus DATA``: corpus decoding one at a time against batched."""
+    from .bench import progress
+    from .corpus_bench import format_corpus_bench, run_corpus_bench
+
+    try:
+        cases = run_corpus_bench(data, progress)
+    except (AttnvizError, OSError) as exc:
+        _error(f"cannot run the corpus benchmark on {data}: {exc}")
+        return 2
+    print(format_corpus_bench(cases))
+    if json_path:
+        Path(json_path).write_text(json.dumps({"corpus": cases}, indent=2))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Time translation and scoring; print a table (and write JSON with --json FILE)."""
     from . import bench  # imported here: it trains a throwaway tokenizer when it has to
 
+    if args.corpus:
+        return _corpus_bench(Path(args.corpus), args.json)
     try:
         model = str(model_path(args.model)) if args.model else None
         return bench.main(model, args.runs, args.json, args.threads, not args.no_training)
@@ -663,6 +681,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     bench.add_argument(
         "--no-training", action="store_true", help="skip the training-throughput figure"
+    )
+    bench.add_argument(
+        "--corpus",
+        metavar="DATA",
+        help="instead: time corpus decoding one sentence at a time and batched (attnviz eval "
+        "on DATA/multi30k test, beam 5; attnviz align --reverse-model on the gold sets in "
+        "DATA/gold) with the bundled en-fr, fr-en, en-de and de-en models",
     )
     bench.set_defaults(func=cmd_bench)
     return parser
