@@ -23,6 +23,7 @@ from .search import BeamResult, SearchResult, StepTrace, _Beam, _traces
 
 __all__ = [
     "BATCH_SIZE",
+    "READ_AHEAD_BATCHES",
     "beam_search_batch",
     "encode_batch",
     "forced_decode_batch",
@@ -30,6 +31,9 @@ __all__ = [
 ]
 
 BATCH_SIZE = 64  # sentences decoded together (a beam of 5 makes 320 rows)
+# Batches a corpus reader takes at a time: the more, the less padding length sorting leaves;
+# the fewer, the fewer full traces are held before they are written out or reduced.
+READ_AHEAD_BATCHES = 4
 
 Result = TypeVar("Result")
 
@@ -68,14 +72,15 @@ def _row_trace(
     traces: tuple[np.ndarray, ...], row: int, src_len: int, token: int, logprob: float
 ) -> StepTrace:
     attention, energies, context, top_ids, top_lp = traces
+    # Copies: a view would keep the whole batch's arrays of the step alive with the result.
     return StepTrace(
         token,
         logprob,
-        attention[row, :, :src_len],
-        energies[row, :, :src_len],
-        context[row],
-        top_ids[row],
-        top_lp[row],
+        attention[row, :, :src_len].copy(),
+        energies[row, :, :src_len].copy(),
+        context[row].copy(),
+        top_ids[row].copy(),
+        top_lp[row].copy(),
     )
 
 
@@ -239,12 +244,13 @@ def _beams(
             beam = beams[sentence]
             end, length = start + len(beam.live), len(sources[sentence])
             own = slice(start, end)
+            # The sentence's own rows, copied so that its results keep only them alive.
             traces = (
-                attention[own, :, :length],
-                energies[own, :, :length],
-                context[own],
-                top_ids[own],
-                top_lp[own],
+                attention[own, :, :length].copy(),
+                energies[own, :, :length].copy(),
+                context[own].copy(),
+                top_ids[own].copy(),
+                top_lp[own].copy(),
             )
             continuing = beam.advance(t, out.logprobs[own], traces)
             if not beam.done:

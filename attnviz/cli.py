@@ -32,7 +32,7 @@ from .align import (
     read_lengths,
     read_pharaoh,
 )
-from .batch_search import BATCH_SIZE
+from .batch_search import BATCH_SIZE, READ_AHEAD_BATCHES
 from .checkpoint import CARD_FILE
 from .errors import AttnvizError, InputError
 from .locations import APP_SCRIPT, DEFAULT_MODEL, MODELS_ENV, model_path
@@ -136,11 +136,6 @@ def _format(line_number: int, t: Translation, args: argparse.Namespace) -> str:
     if args.n_best > 1:
         return "\n".join(f"{h.rank} ||| {h.score:.4f} ||| {h.text}" for h in t.hypotheses)
     return t.text
-
-
-# Lines read ahead from a file or pipe, in batches: the more, the less padding length sorting
-# leaves; each read-ahead's results are printed when it is done.
-READ_AHEAD_BATCHES = 16
 
 
 def _line_chunks(lines: Iterable[str], batch_size: int) -> Iterator[list[tuple[int, str]]]:

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .align import DEFAULT_SYMMETRIC_METHOD, align, align_batch
-from .evaluate import corpus_quality
+from .evaluate import corpus_quality, translate_all
 from .gold_sets import GOLD_SETS, load_gold
 from .locations import model_path
 from .translator import load
@@ -96,8 +96,7 @@ def eval_case(data: Path, progress: Callable[[str], None]) -> dict:
         return [translator.translate(s, beam_size=EVAL_BEAM, top_k=1).text for s in sources]
 
     def batched() -> list[str]:
-        found = translator.translate_batch(sources, beam_size=EVAL_BEAM, top_k=1)
-        return [t.text for t in found]
+        return translate_all(translator, sources, EVAL_BEAM)
 
     figures, first, second = _both_ways(one, batched)
     figures["bleu_one_at_a_time"] = corpus_quality(first, references).bleu

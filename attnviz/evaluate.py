@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from sacrebleu.metrics import BLEU, CHRF
 
 from .analysis import mean_attention_entropy
-from .batch_search import BATCH_SIZE
+from .batch_search import BATCH_SIZE, READ_AHEAD_BATCHES
 from .translator import Translator
 
 __all__ = [
@@ -63,10 +63,19 @@ def translate_all(
 ) -> list[str]:
     """Best translation of every source, decoded in batches (traces are computed and
     dropped); ``progress`` gets the size of each batch done."""
-    translations = translator.translate_batch(
-        sources, beam_size=beam_size, top_k=1, batch_size=batch_size, progress=progress
-    )
-    return [t.text for t in translations]
+    outputs: list[str] = []
+    # Read ahead a few batches at a time, so only their traces are held at once.
+    step = batch_size * READ_AHEAD_BATCHES
+    for start in range(0, len(sources), step):
+        translations = translator.translate_batch(
+            sources[start : start + step],
+            beam_size=beam_size,
+            top_k=1,
+            batch_size=batch_size,
+            progress=progress,
+        )
+        outputs += [t.text for t in translations]
+    return outputs
 
 
 CLASSROOM_SENTENCES = (

@@ -154,3 +154,20 @@ def test_unusable_input_names_its_sentence(reversal_translator):
         reversal_translator.score_batch([("a b", "")])
     with pytest.raises(InputError, match="batch_size"):
         reversal_translator.translate_batch(["a b"], batch_size=0)
+
+
+def test_corpus_bench_counts_the_sentences_that_differ():
+    from attnviz.corpus_bench import _both_ways
+
+    figures, first, second = _both_ways(lambda: ["a", "b", "c"], lambda: ["a", "x", "c"])
+    assert (first, second) == (["a", "b", "c"], ["a", "x", "c"])
+    assert figures["sentences"] == 3 and figures["sentences_that_differ"] == 1
+    for way in ("one_at_a_time", "batched"):
+        assert figures[way]["peak_rss_mib"] >= figures[way]["start_rss_mib"] > 0
+
+
+def test_corpus_bench_without_its_data_says_so(tmp_path, capsys):
+    from attnviz import cli
+
+    assert cli.main(["bench", "--corpus", str(tmp_path / "nothing")]) == 2
+    assert "cannot run the corpus benchmark" in capsys.readouterr().err
