@@ -11,7 +11,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -25,12 +25,14 @@ from .align import (
     LinkOutsideSentence,
     SkippedLink,
     align,
+    align_batch,
     alignment_scores,
     format_pharaoh,
     read_gold,
     read_lengths,
     read_pharaoh,
 )
+from .batch_search import BATCH_SIZE, READ_AHEAD_BATCHES
 from .checkpoint import CARD_FILE
 from .errors import AttnvizError, InputError
 from .locations import APP_SCRIPT, DEFAULT_MODEL, MODELS_ENV, model_path
@@ -138,32 +140,65 @@ def _format(line_number: int, t: Translation, args: argparse.Namespace) -> str:
     return t.text
 
 
+def _line_chunks(lines: Iterable[str], batch_size: int) -> Iterator[list[tuple[int, str]]]:
+    """(line number, line without its end) in lists of ``batch_size * READ_AHEAD_BATCHES``;
+    one line at a time from a terminal or with batch size 1, so that each line is answered
+    as soon as it is read."""
+    interactive = batch_size == 1 or getattr(lines, "isatty", lambda: False)()
+    size = 1 if interactive else batch_size * READ_AHEAD_BATCHES
+    chunk: list[tuple[int, str]] = []
+    for number, line in enumerate(lines, start=1):
+        chunk.append((number, line.removesuffix("\n").removesuffix("\r")))
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _translate_chunk(
+    translator: Translator, texts: list[str], args: argparse.Namespace
+) -> list[Translation]:
+    """Translations of usable ``texts``: one by one for a single line, else in batches."""
+    options = dict(beam_size=args.beam, n_best=args.n_best, max_len=args.max_len)
+    if len(texts) == 1:
+        return [translator.translate(texts[0], strict=args.strict, **options)]
+    return translator.translate_batch(
+        texts, strict=args.strict, batch_size=args.batch_size, **options
+    )
+
+
 def _translate_lines(translator: Translator, lines: Iterable[str], args: argparse.Namespace) -> int:
     """Translate each line; one output record per input line (empty on failure)."""
     failed = False
     limit = translator.config.max_src_len - 1
-    for number, line in enumerate(lines, start=1):
-        try:
-            t = translator.translate(
-                line.removesuffix("\n").removesuffix("\r"),
-                beam_size=args.beam,
-                n_best=args.n_best,
-                max_len=args.max_len,
-                strict=args.strict,
-            )
-            if t.truncated:
-                _error(
-                    f"line {number}: longer than the model reads ({limit} pieces); only its "
-                    "beginning was translated (--strict makes this an error)"
-                )
-            out = _format(number, t, args)
-        except InputError as exc:
-            _error(f"line {number}: {exc}")
-            failed = True
-            # Keep one output record per input line so outputs can be pasted next to inputs.
-            out = json.dumps({"line": number, "error": str(exc)}) if args.json else ""
-        # Flushed per line so that interactive use and pipes see each result at once.
-        print(out, flush=True)
+    for chunk in _line_chunks(lines, args.batch_size):
+        refusals: dict[int, InputError] = {}
+        for number, text in chunk:
+            try:
+                translator.source_ids(text, args.strict)
+            except InputError as exc:
+                refusals[number] = exc
+        usable = [(number, text) for number, text in chunk if number not in refusals]
+        translated = _translate_chunk(translator, [text for _, text in usable], args)
+        results = dict(zip((number for number, _ in usable), translated, strict=True))
+        for number, _ in chunk:
+            if number in results:
+                t = results[number]
+                if t.truncated:
+                    _error(
+                        f"line {number}: longer than the model reads ({limit} pieces); only "
+                        "its beginning was translated (--strict makes this an error)"
+                    )
+                out = _format(number, t, args)
+            else:
+                exc = refusals[number]
+                _error(f"line {number}: {exc}")
+                failed = True
+                # Keep one output record per input line so outputs can be pasted next to inputs.
+                out = json.dumps({"line": number, "error": str(exc)}) if args.json else ""
+            # Flushed per record so that interactive use and pipes see each result at once.
+            print(out, flush=True)
     return 1 if failed else 0
 
 
@@ -256,7 +291,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 2
     try:
         translator = _load(args.model)
-        outputs = translate_all(translator, sources, beam_size=args.beam)
+        outputs = translate_all(translator, sources, args.beam, batch_size=args.batch_size)
     except AttnvizError as exc:
         _error(str(exc))
         return 2
@@ -275,26 +310,52 @@ def cmd_eval(args: argparse.Namespace) -> int:
 # -- align ----------------------------------------------------------------------------------
 
 
+def _align_pair(line: str) -> tuple[str, str]:
+    source, bar, target = line.partition("|||")
+    if not bar:
+        raise InputError("expected 'source ||| target', found no '|||'")
+    return source, target
+
+
+def _alignable(
+    translator: Translator, reverse: Translator | None, source: str, target: str
+) -> None:
+    """Raise the InputError a forced decode of the pair (both ways with ``reverse``) would."""
+    for model, given, forced in ((translator, source, target), (reverse, target, source)):
+        if model is not None:
+            model.source_ids(given)
+            model.target_ids(forced)
+
+
 def _align_lines(
     translator: Translator,
     reverse: Translator | None,
     method: str,
     lines: Iterable[str],
+    batch_size: int,
 ) -> int:
     """Align each ``source ||| target`` line; one Pharaoh line (empty on failure) per line."""
     failed = False
-    for number, line in enumerate(lines, start=1):
-        source, bar, target = line.removesuffix("\n").removesuffix("\r").partition("|||")
-        out = ""
-        try:
-            if not bar:
-                raise InputError("expected 'source ||| target', found no '|||'")
-            out = format_pharaoh(align(translator, source, target, method, reverse))
-        except InputError as exc:
-            _error(f"line {number}: {exc}")
-            failed = True
-        # One output line per input line (empty when it failed), like fast_align.
-        print(out, flush=True)
+    for chunk in _line_chunks(lines, batch_size):
+        pairs: dict[int, tuple[str, str]] = {}
+        for number, line in chunk:
+            try:
+                pair = _align_pair(line)
+                _alignable(translator, reverse, *pair)
+            except InputError as exc:
+                _error(f"line {number}: {exc}")
+                failed = True
+                continue
+            pairs[number] = pair
+        usable = list(pairs.values())
+        if len(usable) == 1:
+            aligned = [align(translator, *usable[0], method, reverse)]
+        else:
+            aligned = align_batch(translator, usable, method, reverse)
+        links = dict(zip(pairs, aligned, strict=True))
+        for number, _ in chunk:
+            # One output line per input line (empty when it failed), like fast_align.
+            print(format_pharaoh(links[number]) if number in links else "", flush=True)
     return 1 if failed else 0
 
 
@@ -315,7 +376,8 @@ def cmd_align(args: argparse.Namespace) -> int:
         _error(str(exc))
         return 2
     return _for_input_lines(
-        args.input, lambda lines: _align_lines(translator, reverse, method, lines)
+        args.input,
+        lambda lines: _align_lines(translator, reverse, method, lines, args.batch_size),
     )
 
 
@@ -363,10 +425,28 @@ def cmd_eval_align(args: argparse.Namespace) -> int:
 # -- bench ----------------------------------------------------------------------------------
 
 
+def _corpus_bench(data: Path, json_path: str | None) -> int:
+    """``attnviz bench --corpus DATA``: corpus decoding one at a time against batched."""
+    from .bench import progress
+    from .corpus_bench import format_corpus_bench, run_corpus_bench
+
+    try:
+        cases = run_corpus_bench(data, progress)
+    except (AttnvizError, OSError) as exc:
+        _error(f"cannot run the corpus benchmark on {data}: {exc}")
+        return 2
+    print(format_corpus_bench(cases))
+    if json_path:
+        Path(json_path).write_text(json.dumps({"corpus": cases}, indent=2))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Time translation and scoring; print a table (and write JSON with --json FILE)."""
     from . import bench  # imported here: it trains a throwaway tokenizer when it has to
 
+    if args.corpus:
+        return _corpus_bench(Path(args.corpus), args.json)
     try:
         model = str(model_path(args.model)) if args.model else None
         return bench.main(model, args.runs, args.json, args.threads, not args.no_training)
@@ -376,6 +456,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 # -- entry point ----------------------------------------------------------------------------
+
+
+def _add_batch_size(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=BATCH_SIZE,
+        metavar="N",
+        help=f"{what} of similar length decoded together (default {BATCH_SIZE}); 1 decodes "
+        "each line alone as soon as it is read, as from a terminal",
+    )
 
 
 def _add_align_parsers(commands: argparse._SubParsersAction) -> None:
@@ -404,6 +495,7 @@ def _add_align_parsers(commands: argparse._SubParsersAction) -> None:
         metavar="MODEL",
         help="target->source model (checkpoint folder, or the name of a bundled one)",
     )
+    _add_batch_size(aligner, "pairs")
     aligner.set_defaults(func=cmd_align)
 
     evaluator = commands.add_parser(
@@ -522,6 +614,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a line longer than the model reads is an error (default: translate its "
         "beginning and warn)",
     )
+    _add_batch_size(translate, "sentences")
     translate.set_defaults(func=cmd_translate)
 
     evaluate = commands.add_parser(
@@ -532,6 +625,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--ref", required=True, metavar="FILE", help="reference lines")
     evaluate.add_argument("--beam", type=_positive_int, default=5, metavar="N")
     evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
+    _add_batch_size(evaluate, "sentences")
     evaluate.set_defaults(func=cmd_eval)
 
     _add_align_parsers(commands)
@@ -601,6 +695,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     bench.add_argument(
         "--no-training", action="store_true", help="skip the training-throughput figure"
+    )
+    bench.add_argument(
+        "--corpus",
+        metavar="DATA",
+        help="instead: time corpus decoding one sentence at a time and batched (attnviz eval "
+        "on DATA/multi30k test, beam 5; attnviz align --reverse-model on the gold sets in "
+        "DATA/gold) with the bundled en-fr, fr-en, en-de and de-en models",
     )
     bench.set_defaults(func=cmd_bench)
     return parser

@@ -165,14 +165,25 @@ def report_corpus(
     beam_size: int,
     progress: Callable[[int], None] | None = None,
 ) -> list[SentenceReport]:
-    """Every sentence of ``corpus`` translated and reported on; ``progress(done)`` after each."""
+    """Every sentence of ``corpus`` translated (in batches, see
+    :meth:`Translator.translate_batch`) and reported on; ``progress(done)`` after each batch
+    with the number of sentences translated so far."""
     references = corpus.references or [None] * len(corpus.sources)
-    reports = []
-    for line, source, reference in zip(corpus.lines, corpus.sources, references, strict=True):
-        reports.append(report_sentence(translator, line, source, reference, beam_size))
+    done = 0
+
+    def batch_done(count: int) -> None:
+        nonlocal done
+        done += count
         if progress:
-            progress(len(reports))
-    return reports
+            progress(done)
+
+    translations = translator.translate_batch(
+        corpus.sources, beam_size=beam_size, progress=batch_done
+    )
+    return [
+        sentence_report(line, translation, reference)
+        for line, translation, reference in zip(corpus.lines, translations, references, strict=True)
+    ]
 
 
 def report_table(

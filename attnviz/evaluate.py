@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from sacrebleu.metrics import BLEU, CHRF
 
 from .analysis import mean_attention_entropy
+from .batch_search import BATCH_SIZE, READ_AHEAD_BATCHES
 from .translator import Translator
 
 __all__ = [
@@ -58,13 +59,22 @@ def translate_all(
     sources: Sequence[str],
     beam_size: int,
     progress: Callable[[int], None] | None = None,
+    batch_size: int = BATCH_SIZE,
 ) -> list[str]:
-    """Best translation of every source (traces are computed and dropped)."""
-    outputs = []
-    for source in sources:
-        outputs.append(translator.translate(source, beam_size=beam_size, top_k=1).text)
-        if progress:
-            progress(1)
+    """Best translation of every source, decoded in batches (traces are computed and
+    dropped); ``progress`` gets the size of each batch done."""
+    outputs: list[str] = []
+    # Read ahead a few batches at a time, so only their traces are held at once.
+    step = batch_size * READ_AHEAD_BATCHES
+    for start in range(0, len(sources), step):
+        translations = translator.translate_batch(
+            sources[start : start + step],
+            beam_size=beam_size,
+            top_k=1,
+            batch_size=batch_size,
+            progress=progress,
+        )
+        outputs += [t.text for t in translations]
     return outputs
 
 
@@ -86,7 +96,7 @@ def evaluate_test_sets(
         references = [p.target for p in pairs]
         metrics[name] = {}
         for beam in beams:
-            results = [translator.translate(p.source, beam_size=beam, top_k=1) for p in pairs]
+            results = translator.translate_batch([p.source for p in pairs], beam_size=beam, top_k=1)
             label = "greedy" if beam == 1 else f"beam{beam}"
             quality = corpus_quality([r.text for r in results], references).to_dict()
             entropy = mean_attention_entropy([r.attention for r in results])

@@ -84,8 +84,8 @@ def gold_alignment_metrics(
     gold = GOLD_SETS[language]
     pairs, links, dropped = load_gold(gold_dir, gold)
     # One forced decode per sentence and direction, read by every method.
-    there = [translator.score(e, o) for e, o in pairs]
-    back = [reverse.score(o, e) for e, o in pairs] if reverse is not None else []
+    there = translator.score_batch(pairs)
+    back = reverse.score_batch([(o, e) for e, o in pairs]) if reverse is not None else []
     predicted = {
         method: [attention_links(t, e, o, method) for t, (e, o) in zip(there, pairs, strict=True)]
         for method in DIRECTIONAL_METHODS

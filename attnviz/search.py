@@ -198,6 +198,101 @@ class _Live:
     steps: list[StepTrace]
 
 
+class _Beam:
+    """One sentence's beam between steps: its live and finished hypotheses and its tree.
+
+    :func:`beam_search` keeps one; the batched search keeps one per sentence and hands each
+    its own rows of a shared step, so both rank candidates by this same code.
+    """
+
+    def __init__(self, beam_size: int, eos_id: int, k_trace: int, prefix: Sequence[int] = ()):
+        self.beam_size = beam_size
+        self.eos_id = eos_id
+        self.k_trace = k_trace
+        self.prefix = prefix
+        self.tree: list[TreeNode] = []
+        self.live = [_Live(-1, [], 0.0, [])]
+        self.finished: list[_Live] = []
+
+    @property
+    def done(self) -> bool:
+        return len(self.finished) >= self.beam_size or not self.live
+
+    def last_tokens(self, bos_id: int) -> list[int]:
+        """The token each live hypothesis ends with (``bos_id`` before the first step)."""
+        return [h.tokens[-1] if h.tokens else bos_id for h in self.live]
+
+    def advance(self, t: int, logprobs: torch.Tensor, traces: tuple[np.ndarray, ...]) -> list[int]:
+        """Rank the proposals of step ``t``; returns the rows that continue, in beam order.
+
+        logprobs: (live, vocab) this beam's rows of the step
+        traces:   this beam's rows of :func:`_traces` (at least ``beam_size`` top-k columns),
+                  attention and energies cut to the sentence's source length
+        """
+        attention, energies, context, top_ids, top_lp = traces
+        k_expand = min(self.beam_size, logprobs.shape[-1])
+        if t < len(self.prefix):
+            forced = int(self.prefix[t])
+            cand_ids = np.array([[forced]] * logprobs.shape[0])
+            cand_lp = logprobs[:, forced : forced + 1].numpy()
+        else:
+            cand_ids, cand_lp = top_ids[:, :k_expand], top_lp[:, :k_expand]
+        proposals = []  # (cumulative, row, token, token logprob)
+        for row, hyp in enumerate(self.live):
+            for token, lp in zip(cand_ids[row], cand_lp[row], strict=True):
+                proposals.append((hyp.logprob + float(lp), row, int(token), float(lp)))
+        proposals.sort(key=lambda p: -p[0])
+        next_live: list[_Live] = []
+        next_rows: list[int] = []
+        for rank, (cumulative, row, token, lp) in enumerate(proposals):
+            parent = self.live[row]
+            node = TreeNode(
+                len(self.tree), t, parent.node, token, lp, cumulative, NodeStatus.PRUNED
+            )
+            self.tree.append(node)
+            if len(self.finished) >= self.beam_size:
+                continue
+            if token == self.eos_id and rank < self.beam_size:
+                node.status, target = NodeStatus.FINISHED, self.finished
+            elif token != self.eos_id and len(next_live) < self.beam_size:
+                node.status, target = NodeStatus.KEPT, next_live
+                next_rows.append(row)
+            else:
+                continue
+            trace = StepTrace(
+                token,
+                lp,
+                attention[row],
+                energies[row],
+                context[row],
+                top_ids[row, : self.k_trace],
+                top_lp[row, : self.k_trace],
+            )
+            target.append(
+                _Live(node.id, parent.tokens + [token], cumulative, parent.steps + [trace])
+            )
+        self.live = next_live
+        return next_rows
+
+    def result(self, alpha: float) -> BeamResult:
+        """The ranked hypotheses and the tree; live hypotheses become STOPPED."""
+        for hyp in self.live:
+            self.tree[hyp.node].status = NodeStatus.STOPPED
+        ended = self.finished + (self.live if len(self.finished) < self.beam_size else [])
+        results = [
+            SearchResult(
+                h.tokens,
+                h.logprob,
+                length_normalised(h.logprob, len(h.tokens), alpha),
+                bool(h.tokens) and h.tokens[-1] == self.eos_id,
+                h.steps,
+            )
+            for h in ended
+        ]
+        results.sort(key=lambda r: (not r.finished, -r.score))
+        return BeamResult(results[: self.beam_size], self.tree)
+
+
 @torch.inference_mode()
 def beam_search(
     model: AttentionRNN,
@@ -225,69 +320,14 @@ def beam_search(
     # The beam shares one source: repeat its keys once, then take views of the live rows.
     encoded = _encode_one(model, src_ids).select(torch.zeros(beam_size, dtype=torch.long))
     k_trace = min(max(top_k, 1), cfg.vocab_size)
-    k_expand = min(beam_size, cfg.vocab_size)
-    tree: list[TreeNode] = []
-    live = [_Live(-1, [], 0.0, [])]
-    finished: list[_Live] = []
+    beam = _Beam(beam_size, cfg.eos_id, k_trace, prefix)
     hidden = encoded.hidden[:1]
     for t in range(max_len):
-        prev = torch.tensor([h.tokens[-1] if h.tokens else cfg.bos_id for h in live])
-        out = model.decode_step(prev, hidden, encoded.first(len(live)))
-        attention, energies, context, top_ids, top_lp = _traces(out, max(k_trace, k_expand))
-        if t < len(prefix):
-            forced = int(prefix[t])
-            cand_ids = np.array([[forced]])
-            cand_lp = out.logprobs[:, forced : forced + 1].numpy()
-        else:
-            cand_ids, cand_lp = top_ids[:, :k_expand], top_lp[:, :k_expand]
-        proposals = []  # (cumulative, row, token, token logprob)
-        for row, hyp in enumerate(live):
-            for token, lp in zip(cand_ids[row], cand_lp[row], strict=True):
-                proposals.append((hyp.logprob + float(lp), row, int(token), float(lp)))
-        proposals.sort(key=lambda p: -p[0])
-        next_live: list[_Live] = []
-        next_rows: list[int] = []
-        for rank, (cumulative, row, token, lp) in enumerate(proposals):
-            parent = live[row]
-            node = TreeNode(len(tree), t, parent.node, token, lp, cumulative, NodeStatus.PRUNED)
-            tree.append(node)
-            if len(finished) >= beam_size:
-                continue
-            if token == cfg.eos_id and rank < beam_size:
-                node.status, target = NodeStatus.FINISHED, finished
-            elif token != cfg.eos_id and len(next_live) < beam_size:
-                node.status, target = NodeStatus.KEPT, next_live
-                next_rows.append(row)
-            else:
-                continue
-            trace = StepTrace(
-                token,
-                lp,
-                attention[row],
-                energies[row],
-                context[row],
-                top_ids[row, :k_trace],
-                top_lp[row, :k_trace],
-            )
-            target.append(
-                _Live(node.id, parent.tokens + [token], cumulative, parent.steps + [trace])
-            )
-        live = next_live
-        if len(finished) >= beam_size or not live:
+        prev = torch.tensor(beam.last_tokens(cfg.bos_id))
+        out = model.decode_step(prev, hidden, encoded.first(len(beam.live)))
+        traces = _traces(out, max(k_trace, min(beam_size, cfg.vocab_size)))
+        next_rows = beam.advance(t, out.logprobs, traces)
+        if beam.done:
             break
         hidden = out.hidden[torch.tensor(next_rows)]
-    for hyp in live:
-        tree[hyp.node].status = NodeStatus.STOPPED
-    ended = finished + (live if len(finished) < beam_size else [])
-    results = [
-        SearchResult(
-            h.tokens,
-            h.logprob,
-            length_normalised(h.logprob, len(h.tokens), alpha),
-            bool(h.tokens) and h.tokens[-1] == cfg.eos_id,
-            h.steps,
-        )
-        for h in ended
-    ]
-    results.sort(key=lambda r: (not r.finished, -r.score))
-    return BeamResult(results[:beam_size], tree)
+    return beam.result(alpha)

@@ -12,18 +12,28 @@ caller's setting back afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
 
+from .batch_search import BATCH_SIZE, beam_search_batch, forced_decode_batch, greedy_search_batch
 from .checkpoint import Checkpoint, load_checkpoint
 from .errors import InputError
 from .model import AttentionRNN
-from .search import NodeStatus, SearchResult, TreeNode, beam_search, forced_decode, greedy_search
+from .search import (
+    BeamResult,
+    NodeStatus,
+    SearchResult,
+    TreeNode,
+    beam_search,
+    forced_decode,
+    greedy_search,
+)
 from .tokenize import (
     EOS_PIECE,
     Tokenizer,
@@ -32,6 +42,8 @@ from .tokenize import (
     without_eos,
     word_of_piece,
 )
+
+Result = TypeVar("Result")
 
 __all__ = [
     "BeamNode",
@@ -292,33 +304,54 @@ class Translator:
     ) -> Translation:
         """Translate ``text``. ``beam_size=1`` is greedy search. ``prefix`` (text or pieces)
         forces the start of the translation and lets the model continue from there."""
-        if beam_size < 1 or n_best < 1 or top_k < 1:
-            raise InputError("beam_size, n_best and top_k must be at least 1")
-        if max_len is not None and max_len < 1:
-            # The searches read 0 as "the model's limit", and greedy search fails below 0.
-            raise InputError(f"max_len must be at least 1 (None: the model's limit), got {max_len}")
+        _check_search(beam_size, n_best, top_k, max_len)
         src_ids, truncated = self.source_ids(text, strict)
         if isinstance(prefix, str):
             prefix = normalize_text(prefix)  # a blank prefix forces nothing
         prefix_ids = self.target_ids(prefix, add_eos=False) if prefix else []
         with torch_threads(self.threads):
             if beam_size == 1 and not prefix_ids:
-                results = [greedy_search(self.model, src_ids, max_len, top_k)]
-                tree: list[TreeNode] = []
+                beam = BeamResult([greedy_search(self.model, src_ids, max_len, top_k)])
             else:
                 beam = beam_search(
                     self.model, src_ids, beam_size, max_len, top_k, alpha, prefix_ids
                 )
-                results, tree = beam.hypotheses, beam.tree
-        hypotheses = [self._hypothesis(rank, r) for rank, r in enumerate(results[:n_best])]
-        best = hypotheses[0]
-        return Translation(
-            **self._aligned(text, src_ids, best.pieces, best.steps, best.head_attention, truncated),
-            text=best.text,
-            hypotheses=hypotheses,
-            beam_tree=[self._node(n) for n in tree],
-            beam_size=beam_size,
-        )
+        return self._translation(text, src_ids, truncated, beam, beam_size, n_best)
+
+    def translate_batch(
+        self,
+        texts: Sequence[str],
+        beam_size: int = 5,
+        n_best: int = 1,
+        top_k: int = 5,
+        max_len: int | None = None,
+        alpha: float = 1.0,
+        strict: bool = False,
+        batch_size: int = BATCH_SIZE,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Translation]:
+        """:meth:`translate` of every text (no prefix), in input order, decoding
+        ``batch_size`` sentences of similar length at once (see :mod:`attnviz.batch_search`).
+        ``progress`` gets the number of sentences each finished batch held.
+
+        An unusable text raises :class:`InputError` naming its index; nothing is decoded then.
+        """
+        _check_search(beam_size, n_best, top_k, max_len)
+        _check_batch_size(batch_size)
+        sources = [self._indexed(i, self.source_ids, text, strict) for i, text in enumerate(texts)]
+        ids = [src_ids for src_ids, _ in sources]
+        with torch_threads(self.threads):
+            if beam_size == 1:
+                found = greedy_search_batch(self.model, ids, max_len, top_k, batch_size, progress)
+                beams = [BeamResult([result]) for result in found]
+            else:
+                beams = beam_search_batch(
+                    self.model, ids, beam_size, max_len, top_k, alpha, batch_size, progress
+                )
+        return [
+            self._translation(text, src_ids, truncated, beam, beam_size, n_best)
+            for text, (src_ids, truncated), beam in zip(texts, sources, beams, strict=True)
+        ]
 
     def score(
         self,
@@ -332,6 +365,63 @@ class Translator:
         target_ids = self.target_ids(target)
         with torch_threads(self.threads):
             result = forced_decode(self.model, src_ids, target_ids, top_k)
+        return self._score(source, src_ids, truncated, result)
+
+    def score_batch(
+        self,
+        pairs: Sequence[tuple[str, str | Sequence[str]]],
+        top_k: int = 5,
+        strict: bool = False,
+        batch_size: int = BATCH_SIZE,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Score]:
+        """:meth:`score` of every (source, target) pair, in input order, ``batch_size``
+        pairs at once. An unusable pair raises :class:`InputError` naming its index."""
+        _check_batch_size(batch_size)
+        sources = [self._indexed(i, self.source_ids, s, strict) for i, (s, _) in enumerate(pairs)]
+        targets = [self._indexed(i, self.target_ids, t) for i, (_, t) in enumerate(pairs)]
+        ids = [src_ids for src_ids, _ in sources]
+        with torch_threads(self.threads):
+            results = forced_decode_batch(self.model, ids, targets, top_k, batch_size, progress)
+        return [
+            self._score(source, src_ids, truncated, result)
+            for (source, _), (src_ids, truncated), result in zip(
+                pairs, sources, results, strict=True
+            )
+        ]
+
+    @staticmethod
+    def _indexed(index: int, read: Callable[..., Result], *args: object) -> Result:
+        """``read(*args)``, an :class:`InputError` naming the batch entry it came from."""
+        try:
+            return read(*args)
+        except InputError as exc:
+            raise InputError(f"sentence {index + 1}: {exc}") from exc
+
+    # -- result building -----------------------------------------------------------------
+
+    def _translation(
+        self,
+        text: str,
+        src_ids: list[int],
+        truncated: bool,
+        beam: BeamResult,
+        beam_size: int,
+        n_best: int,
+    ) -> Translation:
+        hypotheses = [self._hypothesis(rank, r) for rank, r in enumerate(beam.hypotheses[:n_best])]
+        best = hypotheses[0]
+        return Translation(
+            **self._aligned(text, src_ids, best.pieces, best.steps, best.head_attention, truncated),
+            text=best.text,
+            hypotheses=hypotheses,
+            beam_tree=[self._node(n) for n in beam.tree],
+            beam_size=beam_size,
+        )
+
+    def _score(
+        self, source: str, src_ids: list[int], truncated: bool, result: SearchResult
+    ) -> Score:
         pieces = [self.tokenizer.id_to_piece(t) for t in result.tokens]
         steps = self._steps(result)
         return Score(
@@ -342,8 +432,6 @@ class Translator:
             token_logprobs=result.token_logprobs,
             logprob=result.logprob,
         )
-
-    # -- result building -----------------------------------------------------------------
 
     def _steps(self, result: SearchResult) -> list[Step]:
         piece = self.tokenizer.id_to_piece
@@ -420,6 +508,19 @@ class Translator:
             truncated=truncated,
             model=self.name,
         )
+
+
+def _check_search(beam_size: int, n_best: int, top_k: int, max_len: int | None) -> None:
+    if beam_size < 1 or n_best < 1 or top_k < 1:
+        raise InputError("beam_size, n_best and top_k must be at least 1")
+    if max_len is not None and max_len < 1:
+        # The searches read 0 as "the model's limit", and greedy search fails below 0.
+        raise InputError(f"max_len must be at least 1 (None: the model's limit), got {max_len}")
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if batch_size < 1:
+        raise InputError(f"batch_size must be at least 1, got {batch_size}")
 
 
 def load(path: str | Path) -> Translator:

@@ -204,3 +204,62 @@ def test_eval_refuses_files_of_different_lengths(reversal_checkpoint, tmp_path, 
     code = cli.main(["eval", "-m", str(reversal_checkpoint), "--src", str(src), "--ref", str(ref)])
     assert code == 2
     assert "has 2 lines but" in capsys.readouterr().err
+
+
+class TerminalInput(io.StringIO):
+    """Standard input typed at a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_batches_give_the_outputs_of_one_line_at_a_time(reversal_checkpoint, monkeypatch, capsys):
+    """Lines of many lengths, a short last batch and a refused line in the middle: batched
+    decoding prints what decoding each line alone prints, in input order."""
+    from attnviz.synthetic import reversal_pairs
+
+    lines = [p.source for p in reversal_pairs(11, seed=3)]
+    lines.insert(5, "")
+    text = "".join(f"{line}\n" for line in lines)
+    argv = ["translate", "-m", str(reversal_checkpoint), "--n-best", "3", "--json"]
+    alone = run(monkeypatch, capsys, [*argv, "--batch-size", "1"], text)
+    batched = run(monkeypatch, capsys, [*argv, "--batch-size", "2"], text)
+    assert alone[0] == batched[0] == 1
+    alone_records = [json.loads(line) for line in alone[1].splitlines()]
+    batched_records = [json.loads(line) for line in batched[1].splitlines()]
+    assert [r["line"] for r in batched_records] == list(range(1, 13))
+    assert "error" in batched_records[5]
+    for a, b in zip(alone_records, batched_records, strict=True):
+        assert b.get("text") == a.get("text")
+        assert [h["text"] for h in b.get("hypotheses", [])] == [
+            h["text"] for h in a.get("hypotheses", [])
+        ]
+        np.testing.assert_allclose(b.get("attention", []), a.get("attention", []), atol=2e-4)
+    assert "line 6:" in batched[2]
+
+
+def test_a_terminal_gets_each_line_decoded_alone(reversal_checkpoint, monkeypatch, capsys):
+    """From a terminal each line is answered before the next is read: translate_batch is
+    never called."""
+    from attnviz.translator import Translator
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a terminal's lines must not wait for a batch")
+
+    monkeypatch.setattr(Translator, "translate_batch", refuse)
+    monkeypatch.setattr(sys, "stdin", TerminalInput("a b c\nd e\n"))
+    assert cli.main(["translate", "-m", str(reversal_checkpoint)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+def test_align_in_batches_equals_one_pair_at_a_time(reversal_checkpoint, monkeypatch, capsys):
+    from attnviz.synthetic import reversal_pairs
+
+    text = "".join(f"{p.source} ||| {p.target}\n" for p in reversal_pairs(9, seed=4))
+    text += "no bars here\n"
+    argv = ["align", "-m", str(reversal_checkpoint), "--reverse-model", str(reversal_checkpoint)]
+    alone = run(monkeypatch, capsys, [*argv, "--batch-size", "1"], text)
+    batched = run(monkeypatch, capsys, [*argv, "--batch-size", "4"], text)
+    assert alone[:2] == batched[:2]
+    assert alone[0] == 1 and batched[1].split("\n")[9] == ""
+    assert "line 10:" in batched[2]

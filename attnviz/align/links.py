@@ -8,7 +8,7 @@ result take no part: :attr:`attnviz.translator.Score.text_attention` leaves them
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -27,6 +27,7 @@ __all__ = [
     "UNITS",
     "agreement_links",
     "align",
+    "align_batch",
     "alignment_attention",
     "argmax_word_links",
     "attention_links",
@@ -285,3 +286,31 @@ def align(
         raise InputError(f"method {method!r} needs a reverse (target->source) model")
     there, back = translator.score(source, target), reverse.score(target, source)
     return sorted_links(symmetric_links(there, back, source, target, method))
+
+
+def align_batch(
+    translator: Translator,
+    pairs: Sequence[tuple[str, str]],
+    method: str = DEFAULT_METHOD,
+    reverse: Translator | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[list[Link]]:
+    """:func:`align` of every (source, target) pair, in input order, the forced decodes of
+    each direction done in batches (:meth:`Translator.score_batch`). ``progress`` gets the
+    size of each batch done, of either direction."""
+    symmetric = method in SYMMETRIC_METHODS
+    if symmetric and reverse is None:
+        raise InputError(f"method {method!r} needs a reverse (target->source) model")
+    if not symmetric:
+        _check_directional(method)
+    there = translator.score_batch(pairs, progress=progress)
+    if not symmetric:
+        return [
+            sorted_links(attention_links(t, s, o, method))
+            for t, (s, o) in zip(there, pairs, strict=True)
+        ]
+    back = reverse.score_batch([(o, s) for s, o in pairs], progress=progress)
+    return [
+        sorted_links(symmetric_links(t, b, s, o, method))
+        for t, b, (s, o) in zip(there, back, pairs, strict=True)
+    ]

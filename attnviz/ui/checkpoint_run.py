@@ -15,9 +15,10 @@ from ..align import (
     FORMATS,
     Link,
     aer_per_sentence,
-    align,
+    align_batch,
     alignment_scores,
 )
+from ..batch_search import BATCH_SIZE
 from ..corpus_report import (
     MAX_LINES,
     Corpus,
@@ -26,7 +27,7 @@ from ..corpus_report import (
     corpus_scores,
     read_corpus,
     read_gold_upload,
-    report_sentence,
+    report_corpus,
     report_table,
 )
 from ..errors import InputError
@@ -46,43 +47,63 @@ FORMAT_NAMES = {
     "naacl": "NAACL .wa (sentence source target S|P)",
     "talp": "TALP (1-2 sure, 1p2 possible, 1-based)",
 }
+# Sentences per cached batch: the progress bar moves after each; the translator sorts and
+# batches within it.
+RUN_BATCH = 4 * BATCH_SIZE
 MAX_TEXT_MB = 10  # a text upload; MAX_LINES lines of text are far smaller
 
 
-# -- cached work, per sentence: a progress bar can follow it, and files that share sentences
-# (or a second upload of the same file) reuse what was computed.
+# -- cached work, per batch of sentences: a progress bar can follow it, and a second upload of
+# the same file reuses what was computed.
 
 
-@st.cache_data(max_entries=4096, show_spinner=False)
-def cached_report(
-    key: str, beam: int, line: int, source: str, reference: str | None, _translator: Translator
-) -> SentenceReport:
-    return report_sentence(_translator, line, source, reference, beam)
+@st.cache_data(max_entries=256, show_spinner=False)
+def cached_reports(
+    key: str,
+    beam: int,
+    lines: tuple[int, ...],
+    sources: tuple[str, ...],
+    references: tuple[str, ...] | None,
+    _translator: Translator,
+) -> list[SentenceReport]:
+    refs = None if references is None else list(references)
+    corpus = Corpus(list(sources), refs, list(lines), len(lines))
+    return report_corpus(_translator, corpus, beam)
 
 
-@st.cache_data(max_entries=4096, show_spinner=False)
+@st.cache_data(max_entries=256, show_spinner=False)
 def cached_links(
-    key: str, method: str, source: str, reference: str, _translator: Translator
-) -> list[Link]:
-    return align(_translator, source, reference, method)
+    key: str,
+    method: str,
+    sources: tuple[str, ...],
+    references: tuple[str, ...],
+    _translator: Translator,
+) -> list[list[Link]]:
+    return align_batch(_translator, list(zip(sources, references, strict=True)), method)
 
 
-def each_with_progress(
-    corpus: Corpus, what: str, work: Callable[[int, str, str | None], object]
+def each_batch_with_progress(
+    corpus: Corpus,
+    what: str,
+    check: Callable[[str, str | None], object],
+    work: Callable[[tuple[int, ...], tuple[str, ...], tuple[str, ...] | None], list],
 ) -> list | None:
-    """``work(line, source, reference)`` for every sentence under a progress bar; None (and
-    a message naming the line) when a sentence is refused."""
+    """``work(lines, sources, references)`` for batches of the corpus under a progress bar;
+    None (and a message naming the line) when ``check(source, reference)`` refuses one."""
     references = corpus.references or [None] * len(corpus.sources)
-    total = len(corpus.sources)
-    bar = st.progress(0.0, text=f"{what}…")
-    results = []
     for line, source, reference in zip(corpus.lines, corpus.sources, references, strict=True):
         try:
-            results.append(work(line, source, reference))
+            check(source, reference)
         except InputError as exc:
-            bar.empty()
             st.error(markdown_literal(f"Line {line}: {exc}"))
             return None
+    total = len(corpus.sources)
+    bar = st.progress(0.0, text=f"{what}…")
+    results: list = []
+    for start in range(0, total, RUN_BATCH):
+        end = start + RUN_BATCH
+        refs = None if corpus.references is None else tuple(corpus.references[start:end])
+        results += work(tuple(corpus.lines[start:end]), tuple(corpus.sources[start:end]), refs)
         bar.progress(len(results) / total, text=f"{what}: {len(results)} of {total}")
     bar.empty()
     return results
@@ -157,10 +178,14 @@ def gold_alignment(opened: Opened, corpus: Corpus) -> tuple[list[set[Link]], lis
         st.error(markdown_literal(str(exc)))
         return None
 
-    def links(line: int, source: str, reference: str | None) -> list[Link]:
-        return cached_links(opened.key, method, source, reference, opened.translator)
+    def check(source: str, reference: str | None) -> None:
+        opened.translator.source_ids(source)
+        opened.translator.target_ids(reference or "")
 
-    predicted = each_with_progress(corpus, "Aligning", links)
+    def links(lines: tuple[int, ...], sources: tuple[str, ...], references) -> list:
+        return cached_links(opened.key, method, sources, references, opened.translator)
+
+    predicted = each_batch_with_progress(corpus, "Aligning", check, links)
     return None if predicted is None else ([set(p) for p in predicted], gold, method)
 
 
@@ -209,10 +234,13 @@ def render_run(opened: Opened, beam: int, model: str) -> None:
     if corpus is None:
         return
 
-    def report(line: int, source: str, reference: str | None) -> SentenceReport:
-        return cached_report(opened.key, beam, line, source, reference, opened.translator)
+    def check(source: str, reference: str | None) -> None:
+        opened.translator.source_ids(source)
 
-    reports = each_with_progress(corpus, "Translating", report)
+    def reports_of(lines: tuple[int, ...], sources: tuple[str, ...], references) -> list:
+        return cached_reports(opened.key, beam, lines, sources, references, opened.translator)
+
+    reports = each_batch_with_progress(corpus, "Translating", check, reports_of)
     if reports is None:
         return
     alignment = gold_alignment(opened, corpus) if corpus.references is not None else None
