@@ -161,8 +161,8 @@ def word_panel(name: str, n_src: int, n_tgt: int, seed: int) -> Panel:
     )
 
 
-def test_a_grid_of_five_15_word_heatmaps_fits_the_page_width_with_equal_cells():
-    panels = [word_panel(f"model {k}", 15, 14 + k % 3, k) for k in range(5)]
+def test_a_grid_of_five_13_word_heatmaps_fits_the_narrowest_page_with_equal_cells():
+    panels = [word_panel(f"model {k}", 14, 12 + k % 3, k) for k in range(5)]
     figure = heatmap_grid(panels, "five models")
     assert figure.layout.width <= GRID_WIDTH_PX
     assert figure.layout.height <= 720  # one screen of a 1280x720 projector
@@ -172,11 +172,24 @@ def test_a_grid_of_five_15_word_heatmaps_fits_the_page_width_with_equal_cells():
     axes = [figure.layout[f"xaxis{'' if k == 0 else k + 1}"] for k in range(5)]
     widths = {round(a.domain[1] - a.domain[0], 6) for a in axes}
     assert len(widths) == 1  # every panel's cells are as wide as every other's
-    assert {tuple(a.range) for a in axes} == {(-0.5, 14.5)}
+    assert {tuple(a.range) for a in axes} == {(-0.5, 13.5)}
     y_axes = [figure.layout[f"yaxis{'' if k == 0 else k + 1}"] for k in range(5)]
     rows = {round(a.domain[1], 3) for a in y_axes}
-    assert len(rows) == 2  # three panels in the first row, two in the second
+    assert len(rows) == 3  # three columns would not fit: two, two and one
+    # The same source for all: its labels above the top row only.
+    assert [a.showticklabels is not False for a in axes] == [True, True, False, False, False]
+    assert list(axes[0].ticktext) == list(panels[0].source_tokens)
     np.testing.assert_array_equal(figure.data[3].z, panels[3].attention)
+
+
+def test_a_grid_of_short_sentences_keeps_three_columns_and_labels_each_other_source():
+    panels = [word_panel(f"model {k}", 5, 5, k) for k in range(4)]
+    panels[3].source_tokens = ["other", "words", "in", "this", "one"]
+    figure = heatmap_grid(panels, "short")
+    assert figure.layout.width <= GRID_WIDTH_PX
+    y_axes = [figure.layout[f"yaxis{'' if k == 0 else k + 1}"] for k in range(4)]
+    assert len({round(a.domain[1], 3) for a in y_axes}) == 2  # three, then one
+    assert all(figure.layout[f"xaxis{k}"].showticklabels is not False for k in (2, 3, 4))
 
 
 def test_a_grid_keeps_a_readable_cell_and_grows_wider_rather_than_squash():

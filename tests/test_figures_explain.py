@@ -6,6 +6,7 @@ import numpy as np
 
 from attnviz.explain import StepExplanation, softmax, weighted_sum
 from attnviz.figures.explain import context_rows, saliency_figure, step_explanation_figure
+from attnviz.figures.style import FIT_PX
 
 PIECES = ["▁le", "▁<b>chat</b>", "</s>"]
 
@@ -80,3 +81,58 @@ def test_saliency_figure_puts_attention_and_saliency_side_by_side():
     assert "Spearman ρ = -0.50" in figure.layout.title.text
     constant = saliency_figure(PIECES, attention, np.full(3, 1 / 3), float("nan"), "s")
     assert "undefined" in constant.layout.title.text
+
+
+def long_explanation(src_len: int) -> StepExplanation:
+    rng = np.random.default_rng(0)
+    energies = rng.normal(size=(1, src_len))
+    weights = softmax(energies)
+    values = rng.normal(size=(src_len, 8))
+    mixed = weighted_sum(weights, values)
+    return StepExplanation(
+        scorer="additive",
+        index=0,
+        piece="▁la",
+        source_pieces=[f"▁word{j}" for j in range(src_len)],
+        energies=energies,
+        weights=weights,
+        values=values,
+        weighted_sum=mixed,
+        context=mixed,
+    )
+
+
+def test_an_ordinary_sentence_fits_the_narrowest_screen_with_every_label():
+    e = long_explanation(12)
+    figure = step_explanation_figure(e, "model, step 1")
+    assert figure.layout.width <= FIT_PX
+    assert [t.type for t in figure.data] == ["bar", "bar", "heatmap"]  # one line
+    assert list(figure.layout.xaxis.ticktext) == [f"▁word{j}" for j in range(12)]
+    saliency = saliency_figure(e.source_pieces, e.weights[0], e.weights[0], 1.0, "s")
+    assert saliency.layout.width <= FIT_PX
+    shown = [
+        t
+        for axis in ("xaxis", "xaxis2")
+        if axis in saliency.layout
+        for t in saliency.layout[axis].ticktext
+    ]
+    assert shown == [f"▁word{j}" for j in range(12)]
+
+
+def test_a_long_source_wraps_its_bars_into_lines_keeping_every_value():
+    e = long_explanation(40)
+    figure = step_explanation_figure(e, "model, step 1")
+    assert figure.layout.width <= FIT_PX
+    bars = [t for t in figure.data if t.type == "bar"]
+    assert len(bars) > 2  # scores and weights, each in several lines
+    scores = [b for b in bars if b.customdata[0].split("= ")[0].endswith("e ")]
+    np.testing.assert_allclose(np.concatenate([b.y for b in scores]), e.energies[0])
+    assert [x for b in scores for x in b.x] == list(range(40))
+    axes = [figure.layout[b.xaxis.replace("x", "xaxis")] for b in bars]
+    assert len({a.range[1] - a.range[0] for a in axes}) == 1  # equal cells in every line
+    assert len({tuple(a.domain) for a in axes}) == 1
+    saliency = saliency_figure(e.source_pieces, e.weights[0], e.weights[0], 1.0, "s")
+    assert saliency.layout.width <= FIT_PX
+    attention = [t for t in saliency.data if t.name == "attention"]
+    assert len(attention) > 1
+    np.testing.assert_allclose(np.concatenate([t.y for t in attention]), e.weights[0])

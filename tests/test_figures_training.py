@@ -92,3 +92,14 @@ def test_no_axis_of_the_curve_reaches_below_zero():
     assert both.layout.yaxis2.rangemode == "nonnegative"
     losses = training_curve(history.drop(columns="dev_bleu"), "t")
     assert losses.layout.yaxis.rangemode == "nonnegative"
+
+
+def test_snapshot_labels_close_together_are_staggered_and_far_ones_share_the_top_row():
+    history = pd.DataFrame({"step": [0.0, 6000.0], "dev_loss": [3.0, 1.0]})
+    marks = [(250, "step 250"), (500, "step 500"), (750, "step 750"), (5000, "step 5000")]
+    figure = training_curve(history, "t", marks)
+    labels = {a.text: a for a in figure.layout.annotations}
+    assert set(labels) == {label for _, label in marks}  # every label kept, whole
+    rows = [labels[label].y for _, label in marks]
+    assert rows[0] == rows[3] == 1  # far apart: both on the top row
+    assert len({rows[0], rows[1], rows[2]}) == 3  # each close one a row lower

@@ -12,16 +12,18 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .style import CELL_PX, COLOR_SCALE, FONT_SIZE, MARGIN, display_token, escaped
+from .style import CELL_PX, COLOR_SCALE, FIT_PX, FONT_SIZE, MARGIN, display_token, escaped
 
 __all__ = ["GRID_WIDTH_PX", "Panel", "heatmap_grid", "side_by_side_heatmaps"]
 
 LABEL_PX = 110  # room left of each panel for its target-token labels
 CAPTION_PX = 50  # room under the panels for their titles
 
-# The grid fits the page's content column at 1280 px wide (sidebar open): a projector's screen.
-GRID_WIDTH_PX = 820
-GRID_COLUMNS = 3
+# The grid fits the content column at 1024x768 (sidebar open), as every heatmap does, and,
+# for an ordinary sentence, one 1280x720 projector screen in height.
+GRID_WIDTH_PX = FIT_PX
+GRID_HEIGHT_PX = 700
+GRID_COLUMNS = 3  # the most; fewer where three would not fit GRID_WIDTH_PX
 GRID_MIN_CELL_PX = 12  # below this a cell's shade and its label no longer read
 GRID_FONT = 13
 GRID_TITLE_PX = 44  # the figure's title
@@ -132,23 +134,38 @@ def label_px(tokens: Sequence[str], most: int) -> int:
     return min(int(longest * CHAR_PX) + 12, most)
 
 
+def _grid_columns(most: int, n_panels: int, n_src: int, left_px: int) -> int:
+    """The most columns (up to ``most``) whose panels fit :data:`GRID_WIDTH_PX` with cells of
+    :data:`GRID_MIN_CELL_PX`; one column when none do (the grid then scrolls sideways)."""
+    for columns in range(max(1, min(most, n_panels)), 1, -1):
+        if columns * (n_src * GRID_MIN_CELL_PX + left_px) + GRID_COLORBAR_PX <= GRID_WIDTH_PX:
+            return columns
+    return 1
+
+
 def heatmap_grid(panels: Sequence[Panel], title: str, columns: int = GRID_COLUMNS) -> go.Figure:
-    """Small multiples: ``panels`` in a grid ``columns`` wide, every cell the same size so that
-    equal shades are equal weights, source tokens above each panel (read downwards), target
-    tokens left of it, its title under it, one colour bar. The figure is
-    :data:`GRID_WIDTH_PX` wide; cells shrink to fit (to :data:`GRID_MIN_CELL_PX`, beyond which
-    the figure grows wider and scrolls)."""
-    columns = max(1, min(columns, len(panels)))
-    rows = math.ceil(len(panels) / columns)
+    """Small multiples: ``panels`` in a grid up to ``columns`` wide, every cell the same size
+    so that equal shades are equal weights, source tokens above each panel (read downwards;
+    above the top row only when every panel has the same source), target tokens left of it,
+    its title under it, one colour bar.
+
+    The grid fits :data:`GRID_WIDTH_PX` and :data:`GRID_HEIGHT_PX`: it takes fewer columns
+    where cells of :data:`GRID_MIN_CELL_PX` would not fit, and cells shrink to fit, never
+    below that minimum (a longer sentence makes the figure grow and scroll)."""
     n_src = max(max((len(p.source_tokens) for p in panels), default=0), 3)
     n_tgt = max(max((len(p.target_tokens) for p in panels), default=0), 3)
     left_px = label_px([t for p in panels for t in p.target_tokens], 110)
     top_px = label_px([t for p in panels for t in p.source_tokens], 100)
-    room = GRID_WIDTH_PX - GRID_COLORBAR_PX - columns * left_px
-    cell = int(min(CELL_PX, max(GRID_MIN_CELL_PX, room / (columns * n_src))))
+    shared = all(list(p.source_tokens) == list(panels[0].source_tokens) for p in panels)
+    columns = _grid_columns(columns, len(panels), n_src, left_px)
+    rows = math.ceil(len(panels) / columns)
+    gap_h = GRID_PANEL_TITLE_PX + (0 if shared else top_px)
+    margin = dict(l=left_px, r=GRID_COLORBAR_PX, t=GRID_TITLE_PX + top_px, b=GRID_PANEL_TITLE_PX)
+    wide = (GRID_WIDTH_PX - GRID_COLORBAR_PX - columns * left_px) / (columns * n_src)
+    room_h = GRID_HEIGHT_PX - margin["t"] - margin["b"] - (rows - 1) * gap_h
+    cell = int(min(CELL_PX, max(GRID_MIN_CELL_PX, min(wide, room_h / (rows * n_tgt)))))
     panel_w, panel_h = n_src * cell, n_tgt * cell
     plot_w = columns * panel_w + (columns - 1) * left_px
-    gap_h = GRID_PANEL_TITLE_PX + top_px
     plot_h = rows * panel_h + (rows - 1) * gap_h
     figure = make_subplots(
         rows=rows,
@@ -158,8 +175,8 @@ def heatmap_grid(panels: Sequence[Panel], title: str, columns: int = GRID_COLUMN
     )
     for index, panel in enumerate(panels):
         row, col = divmod(index, columns)
-        _grid_panel(figure, panel, row + 1, col + 1, n_src, n_tgt)
-    margin = dict(l=left_px, r=GRID_COLORBAR_PX, t=GRID_TITLE_PX + top_px, b=GRID_PANEL_TITLE_PX)
+        labelled = row == 0 or not shared
+        _grid_panel(figure, panel, (row + 1, col + 1), (n_src, n_tgt), labelled)
     figure.update_layout(
         title=dict(text=escaped(title), y=1.0, yanchor="top", x=0, pad=dict(t=8)),
         coloraxis=dict(
@@ -177,9 +194,17 @@ def heatmap_grid(panels: Sequence[Panel], title: str, columns: int = GRID_COLUMN
 
 
 def _grid_panel(
-    figure: go.Figure, panel: Panel, row: int, col: int, n_src: int, n_tgt: int
+    figure: go.Figure,
+    panel: Panel,
+    cell: tuple[int, int],
+    size: tuple[int, int],
+    source_labels: bool,
 ) -> None:
-    """One panel of :func:`heatmap_grid`: its heatmap, labelled axes and title."""
+    """One panel of :func:`heatmap_grid` at (row, col) ``cell``, (n_src, n_tgt) ``size``
+    cells large: its heatmap, labelled axes (the source above it if ``source_labels``) and
+    title."""
+    row, col = cell
+    n_src, n_tgt = size
     figure.add_trace(_trace(panel), row=row, col=col)
     figure.update_xaxes(
         side="top",
@@ -189,6 +214,7 @@ def _grid_panel(
         ticktext=[display_token(t) for t in panel.source_tokens],
         tickangle=-90,
         tickfont=dict(size=GRID_FONT),
+        showticklabels=source_labels,
         showgrid=False,
         zeroline=False,
         row=row,

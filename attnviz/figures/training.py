@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 
 from ..errors import CheckpointError
 from ..training.history import DEV_BLEU, DEV_LOSS, STEP, TRAIN_LOSS
-from .style import FONT_SIZE, escaped
+from .style import FIT_PX, FONT_SIZE, escaped
 
 __all__ = ["MAX_HISTORY_BYTES", "read_history", "training_curve"]
 
@@ -26,6 +26,11 @@ CURVES = {DEV_BLEU: "dev BLEU", TRAIN_LOSS: "train loss", DEV_LOSS: "dev loss"}
 LOSSES = (TRAIN_LOSS, DEV_LOSS)
 COLORS = {DEV_BLEU: "#1f77b4", TRAIN_LOSS: "#ff7f0e", DEV_LOSS: "#7f7f7f"}
 MAX_HISTORY_BYTES = 4 * 1024 * 1024  # about 40,000 validations; the file may come from an upload
+MARK_FONT = FONT_SIZE - 4
+# The plot's width on the narrowest screen (the figure takes the column's width): labels that
+# do not overlap there do not overlap on a wider one.
+PLOT_PX = FIT_PX - 160
+MARK_LEVEL = 0.09  # paper height of one row of snapshot labels
 
 
 def _number(value: str | None, path: Path, line: int, column: str) -> float:
@@ -81,6 +86,21 @@ def read_history(path: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(STEP, kind="stable", ignore_index=True)
 
 
+def mark_levels(marks: Sequence[tuple[int, str]], last_step: float) -> list[int]:
+    """The row (0 = top) of each mark's label: the first row where it does not overlap a
+    label to its left, on an axis from 0 to ``last_step`` :data:`PLOT_PX` wide."""
+    ends: list[float] = []  # per row: where its rightmost label ends, in steps
+    levels = [0] * len(marks)
+    for i in sorted(range(len(marks)), key=lambda i: marks[i]):
+        step, label = marks[i]
+        level = next((row for row, end in enumerate(ends) if end <= step), len(ends))
+        if level == len(ends):
+            ends.append(0.0)
+        ends[level] = step + (len(label) * 0.6 * MARK_FONT + 10) / PLOT_PX * last_step
+        levels[i] = level
+    return levels
+
+
 def training_curve(
     history: pd.DataFrame, title: str, marks: Sequence[tuple[int, str]] = ()
 ) -> go.Figure:
@@ -88,7 +108,7 @@ def training_curve(
 
     history: one row per validation, a ``step`` column and any of :data:`CURVES` (as from
     :func:`read_history`); marks: (step, label) pairs drawn as dotted vertical lines, e.g.
-    the snapshots.
+    the snapshots, labelled at the top; labels that would overlap go a row lower.
     """
     has_bleu = DEV_BLEU in history
     figure = go.Figure()
@@ -107,11 +127,20 @@ def training_curve(
                 hovertemplate=f"step %{{x:.0f}}: {name} %{{y:.2f}}<extra></extra>",
             )
         )
-    for step, label in marks:
-        figure.add_vline(
+    last_step = max([*history[STEP].tolist(), *(step for step, _ in marks)], default=1) or 1
+    levels = mark_levels(marks, last_step)
+    for (step, label), level in zip(marks, levels, strict=True):
+        figure.add_vline(x=step, line=dict(dash="dot", width=1, color="#888888"))
+        figure.add_annotation(
             x=step,
-            line=dict(dash="dot", width=1, color="#888888"),
-            annotation=dict(text=escaped(label), textangle=-90, font=dict(size=FONT_SIZE - 4)),
+            y=1 - level * MARK_LEVEL,
+            yref="paper",
+            xanchor="left",
+            yanchor="top",
+            text=escaped(label),
+            showarrow=False,
+            font=dict(size=MARK_FONT),
+            bgcolor="rgba(255,255,255,0.7)",
         )
     figure.update_layout(
         title=dict(text=escaped(title)),

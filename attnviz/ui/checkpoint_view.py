@@ -22,7 +22,7 @@ from ..translator import Translation, Translator
 from .checkpoint_open import Opened, open_checkpoint, sources
 from .checkpoint_run import render_run
 from .downloads import download_row, file_stem, show_figure
-from .inputs import beam_input, sentence_input
+from .inputs import beam_input, controls, sentence_input
 from .messages import markdown_literal
 from .models import PickedModel
 from .state import CHECKPOINT, CHECKPOINT_SOURCE, SNAPSHOT, init_from_url, one_of, to_url
@@ -230,16 +230,23 @@ def render(model: PickedModel) -> None:
     init_from_url(CHECKPOINT_SOURCE, "bundled", one_of(list(offered)))
     if st.session_state[CHECKPOINT_SOURCE] not in offered:  # the server stopped allowing it
         st.session_state[CHECKPOINT_SOURCE] = "bundled"
-    left, right = st.columns([3, 1])
-    source = left.radio(
-        "Checkpoint", list(offered), format_func=offered.get, horizontal=True, key=CHECKPOINT_SOURCE
-    )
-    beam = beam_input(right)
+    with controls("Checkpoint and settings"):
+        left, right = st.columns([3, 1])
+        source = left.radio(
+            "Checkpoint",
+            list(offered),
+            format_func=offered.get,
+            horizontal=True,
+            key=CHECKPOINT_SOURCE,
+        )
+        beam = beam_input(right)
+        try:
+            opened, broken = open_checkpoint(model, source), ""
+        except CheckpointError as exc:
+            opened, broken = None, str(exc)
     to_url(**{CHECKPOINT_SOURCE: source})
-    try:
-        opened = open_checkpoint(model, source)
-    except CheckpointError as exc:
-        st.error(markdown_literal(f"Cannot open the checkpoint: {exc}"))
+    if broken:
+        st.error(markdown_literal(f"Cannot open the checkpoint: {broken}"))
         return
     if opened is None:
         return

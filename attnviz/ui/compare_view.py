@@ -26,7 +26,7 @@ from ..scorer_lab import (
 from ..synthetic import SyntheticPair, gold_pair
 from ..translator import Score
 from .downloads import download_row, file_stem, show_figure
-from .inputs import beam_input, sentence_input
+from .inputs import beam_input, controls, sentence_input
 from .messages import fail, warn
 from .models import (
     PickedModel,
@@ -174,19 +174,22 @@ def render(model: PickedModel) -> None:
         )
         return
     init_from_url(UNIT, "words", one_of(UNITS))
-    left, middle, right = st.columns(3)
-    family = family_picker(choices, model.name, left)
-    beam = beam_input(middle)
-    unit = right.radio("Show", UNITS, horizontal=True, key=UNIT)
+    with controls():
+        left, middle, right = st.columns(3)
+        family = family_picker(choices, model.name, left)
+        beam = beam_input(middle)
+        unit = right.radio("Show", UNITS, horizontal=True, key=UNIT)
+        try:
+            members, broken = [picked(name) for name in family.members], ""
+        except CheckpointError as exc:
+            members, broken = [], str(exc)
+        text = sentence_input(members[0].translator) if members else ""
     to_url(**{UNIT: unit})
     for name, why in family.left_out.items():
         st.text(f"{name} is not compared: {why}.")  # folder names and errors, shown literally
-    try:
-        members = [picked(name) for name in family.members]
-    except CheckpointError as exc:
-        fail(f"A model of this family cannot be used: {exc}")
+    if not members:
+        fail(f"A model of this family cannot be used: {broken}")
         return
-    text = sentence_input(members[0].translator)
     try:
         task, pair = family_gold(members, text)
         with st.spinner(f"Translating with {len(members)} models…"):

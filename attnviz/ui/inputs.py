@@ -72,11 +72,11 @@ def sentence_input(translator: Translator) -> str:
     return text
 
 
-def controls() -> AbstractContextManager:
-    """Where a view puts its inputs: in presentation mode an expander, closed, so that the
-    figure is on the first screen; otherwise the page itself."""
+def controls(label: str = "Sentence and settings") -> AbstractContextManager:
+    """Where a view puts its inputs: in presentation mode an expander named ``label``,
+    closed, so that the figure is on the first screen; otherwise the page itself."""
     if st.session_state.get(PRESENT):
-        return st.expander("Sentence and settings", expanded=False)
+        return st.expander(label, expanded=False)
     return st.container()
 
 

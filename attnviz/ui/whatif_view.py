@@ -15,7 +15,7 @@ from ..figures.probability import SURPRISE, format_probability, token_probabilit
 from ..tokenize import UNK_ID, WORD_START
 from ..translator import Score, Translator
 from .downloads import download_row, file_stem, show_figure
-from .inputs import MAX_CHARS, beam_input, sentence_input
+from .inputs import MAX_CHARS, beam_input, controls, sentence_input
 from .messages import warn
 from .models import PickedModel, score_cached, translation_or_message
 from .state import EDIT, REPLACEMENT, TARGET, WHAT_IF, forget, init_from_url, to_url
@@ -172,12 +172,15 @@ def forced_decoding(model: str, score: Score) -> None:
 
 def render(model: PickedModel) -> None:
     """The What-if view for the chosen model."""
-    text = sentence_input(model.translator)
-    beam = beam_input(st.columns(3)[0])
+    inputs = controls()  # entered twice: the target's default needs the translation
+    with inputs:
+        text = sentence_input(model.translator)
+        beam = beam_input(st.columns(3)[0])
     own = translation_or_message(model, text, beam)
     if own is None:
         return
-    target = target_input(text, own.text)
+    with inputs:
+        target = target_input(text, own.text)
     try:
         with st.spinner("Scoring the target…"):
             score = score_cached(model, text, target)
