@@ -99,7 +99,7 @@ def unit_panels(runs: list[MemberRun], unit: str) -> list[Panel]:
     panels = []
     for run in runs:
         matrix = alignment_matrix(run.translation, unit, links=False)
-        title = f"{run.model} ({scorer_of(run.model)})"
+        title = scorer_of(run.model)  # the grid's title names the family; long names collide
         panels.append(Panel(title, matrix.source, matrix.target, matrix.attention))
     return panels
 
