@@ -81,21 +81,14 @@ def magnified(spec: Any, factor: float) -> Any:
 def inked(figure: go.Figure, ink: str) -> Iterator[None]:
     """Within the block, ``figure``'s text is drawn in ``ink`` and tick labels a figure left
     unsized at :data:`FONT_SIZE`; afterwards the figure is as built again, for the exports."""
-    axes = [*figure.select_xaxes(), *figure.select_yaxes()]
-    before = (
-        figure.layout.font.color,
-        figure.layout.title.font.color,
-        [axis.tickfont.to_plotly_json() or None for axis in axes],
-    )
+    built = figure.layout.to_plotly_json()
     figure.update_layout(font_color=ink, title_font_color=ink)
-    for axis in axes:
+    for axis in [*figure.select_xaxes(), *figure.select_yaxes()]:
         axis.update(tickfont_color=ink, tickfont_size=axis.tickfont.size or FONT_SIZE)
     try:
         yield
     finally:
-        figure.update_layout(font_color=before[0], title_font_color=before[1])
-        for axis, tickfont in zip(axes, before[2], strict=True):
-            axis.tickfont = tickfont  # None: unset again, as built
+        figure.layout = built
 
 
 def show_figure(
