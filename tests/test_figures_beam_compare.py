@@ -17,7 +17,7 @@ from attnviz.figures.beam import (
     tree_layout,
 )
 from attnviz.figures.captions import ALIGN_HEATMAP, token_legend
-from attnviz.figures.compare import GRID_WIDTH_PX, Panel, heatmap_grid, side_by_side_heatmaps
+from attnviz.figures.compare import GRID_WIDTH_PX, Panel, heatmap_grid
 from attnviz.figures.style import display_token
 from attnviz.translator import BeamNode, load
 
@@ -138,20 +138,18 @@ def test_beam_ten_fits_a_screen_in_height():
     assert figure.layout.height <= 900
 
 
-def test_side_by_side_heatmaps_share_one_fixed_colour_scale():
+def test_grid_panels_share_one_fixed_colour_scale():
     panels = [
         Panel("<one>", ["a", "b"], ["x"], np.array([[0.2, 0.8]]), first_step=3),
         Panel("two", ["a", "b", "c"], ["y", "z"], np.array([[1.0, 0, 0], [0, 0.5, 0.5]])),
     ]
-    figure = side_by_side_heatmaps(panels, "both")
+    figure = heatmap_grid(panels, "both")
     assert [t.coloraxis for t in figure.data] == ["coloraxis", "coloraxis"]
     assert (figure.layout.coloraxis.cmin, figure.layout.coloraxis.cmax) == (0.0, 1.0)
     assert [a.text for a in figure.layout.annotations] == ["&lt;one&gt;", "two"]
     assert figure.data[0].text[0][1] == "“x” ← “b”: 0.80 (step 3)"
     assert list(figure.layout.xaxis2.ticktext) == ["a", "b", "c"]
     assert list(figure.layout.yaxis2.ticktext) == ["y", "z"]
-    wider = side_by_side_heatmaps([*panels, panels[1]], "three")
-    assert wider.layout.width > figure.layout.width
 
 
 def word_panel(name: str, n_src: int, n_tgt: int, seed: int) -> Panel:

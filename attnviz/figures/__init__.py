@@ -7,7 +7,7 @@ heatmaps can be compared by eye.
 """
 
 from .beam import beam_tree_figure, divergence_figure, first_divergence
-from .compare import Panel, heatmap_grid, side_by_side_heatmaps
+from .compare import Panel, heatmap_grid
 from .heatmap import alignment_heatmap, attention_heatmap
 from .probability import token_probability_figure
 from .steps import step_figure
@@ -26,7 +26,6 @@ __all__ = [
     "heatmap_grid",
     "read_history",
     "search_label",
-    "side_by_side_heatmaps",
     "step_figure",
     "token_probability_figure",
     "training_curve",

@@ -105,23 +105,24 @@ def _hover(node: BeamNode) -> str:
     )
 
 
+def _drawn(node: BeamNode) -> DrawnNode:
+    """One node of the tree, drawn as itself."""
+    return DrawnNode(
+        node.id,
+        node.step,
+        node.parent,
+        display_token(node.piece),
+        node.cumulative_logprob,
+        node.status,
+        _hover(node),
+    )
+
+
 def collapse_pruned(nodes: Sequence[BeamNode]) -> list[DrawnNode]:
     """The markers to draw: every kept, finished and stopped node, and each parent's pruned
     children as one marker when there are several (beam 10 prunes ~90 nodes a step; drawn
     one by one the tree is metres tall). Collapsed markers get ids below -1."""
-    drawn = [
-        DrawnNode(
-            n.id,
-            n.step,
-            n.parent,
-            display_token(n.piece),
-            n.cumulative_logprob,
-            n.status,
-            _hover(n),
-        )
-        for n in nodes
-        if n.status != NodeStatus.PRUNED
-    ]
+    drawn = [_drawn(n) for n in nodes if n.status != NodeStatus.PRUNED]
     pruned: dict[int, list[BeamNode]] = {}
     for n in nodes:
         if n.status == NodeStatus.PRUNED:
@@ -129,17 +130,7 @@ def collapse_pruned(nodes: Sequence[BeamNode]) -> list[DrawnNode]:
     for parent, group in pruned.items():
         if len(group) == 1:
             (n,) = group
-            drawn.append(
-                DrawnNode(
-                    n.id,
-                    n.step,
-                    n.parent,
-                    display_token(n.piece),
-                    n.cumulative_logprob,
-                    n.status,
-                    _hover(n),
-                )
-            )
+            drawn.append(_drawn(n))
             continue
         group.sort(key=lambda n: -n.cumulative_logprob)
         pieces = "<br>".join(

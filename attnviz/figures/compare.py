@@ -12,12 +12,10 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .style import CELL_PX, COLOR_SCALE, FIT_PX, FONT_SIZE, MARGIN, display_token, escaped
+from .style import CELL_PX, COLOR_SCALE, FIT_PX, display_token, escaped
 
-__all__ = ["GRID_WIDTH_PX", "Panel", "heatmap_grid", "side_by_side_heatmaps"]
+__all__ = ["GRID_WIDTH_PX", "Panel", "heatmap_grid"]
 
-LABEL_PX = 110  # room left of each panel for its target-token labels
-CAPTION_PX = 50  # room under the panels for their titles
 
 # The grid fits the content column at 1024x768 (sidebar open), as every heatmap does, and,
 # for an ordinary sentence, one 1280x720 projector screen in height.
@@ -69,63 +67,6 @@ def _trace(panel: Panel) -> go.Heatmap:
         ygap=1,
         name=escaped(panel.title),
     )
-
-
-def side_by_side_heatmaps(panels: Sequence[Panel], title: str) -> go.Figure:
-    """One row of attention heatmaps, each with its own source and target tokens, titled
-    underneath; every panel keeps the readable cell size (wide figures scroll)."""
-    widths = [max(len(p.source_tokens), 4) * CELL_PX for p in panels]
-    plot_px = sum(widths) + LABEL_PX * (len(panels) - 1)
-    spacing = dict(horizontal_spacing=LABEL_PX / plot_px) if len(panels) > 1 else {}
-    figure = make_subplots(rows=1, cols=len(panels), column_widths=widths, **spacing)
-    rows = max(max((len(p.target_tokens) for p in panels), default=0), 3)
-    for col, panel in enumerate(panels, start=1):
-        figure.add_trace(_trace(panel), row=1, col=col)
-        figure.update_xaxes(
-            side="top",
-            tickmode="array",
-            tickvals=list(range(len(panel.source_tokens))),
-            ticktext=[display_token(t) for t in panel.source_tokens],
-            tickangle=-45,
-            showgrid=False,
-            zeroline=False,
-            row=1,
-            col=col,
-        )
-        figure.update_yaxes(
-            range=[rows - 0.5, -0.5],  # first step on top; every panel's rows equally tall
-            tickmode="array",
-            tickvals=list(range(len(panel.target_tokens))),
-            ticktext=[display_token(t) for t in panel.target_tokens],
-            showgrid=False,
-            zeroline=False,
-            row=1,
-            col=col,
-        )
-        # Titles go under the panels: above them are the (rotated) source tokens.
-        domain = figure.get_subplot(1, col).xaxis.domain
-        figure.add_annotation(
-            text=escaped(panel.title),
-            x=(domain[0] + domain[1]) / 2,
-            y=0,
-            xref="paper",
-            yref="paper",
-            xanchor="center",
-            yanchor="top",
-            yshift=-8,
-            showarrow=False,
-        )
-    figure.update_layout(
-        title=dict(text=escaped(title), y=0.98),
-        coloraxis=dict(
-            colorscale=COLOR_SCALE, cmin=0.0, cmax=1.0, colorbar=dict(title="weight", thickness=14)
-        ),
-        width=MARGIN["l"] + MARGIN["r"] + plot_px + 80,
-        height=MARGIN["t"] + MARGIN["b"] + CAPTION_PX + rows * CELL_PX,
-        margin={**MARGIN, "b": MARGIN["b"] + CAPTION_PX},
-        font=dict(size=FONT_SIZE),
-    )
-    return figure
 
 
 def label_px(tokens: Sequence[str], most: int) -> int:
