@@ -5,7 +5,7 @@ their environment. Training (:mod:`attnviz.training.loop`) starts torch.distribu
 :func:`init_distributed`; the corpus commands (``translate``, ``align``, ``eval``) open
 :func:`corpus_ranks`: each process decodes every N-th input line (so each gets lines of every
 length and the shares take about as long), and process 0 gathers the results back into input
-order and alone writes them. Without torchrun there is one process and nothing here runs.
+order and alone writes them. Without torchrun there is one process, which starts nothing.
 """
 
 from __future__ import annotations
