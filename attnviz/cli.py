@@ -2,6 +2,10 @@
 
 Exit codes: 0 success; 1 some input lines could not be translated (the others were);
 2 unusable invocation (bad arguments, unreadable model or input file, missing app).
+
+Under ``torchrun --nproc_per_node N -m attnviz``, ``translate``, ``align`` and ``eval`` share
+their input lines out over the N processes (:mod:`attnviz.sharding`); process 0 alone writes
+the output, in input order, and the messages, as one process would.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -36,6 +41,7 @@ from .batch_search import BATCH_SIZE, READ_AHEAD_BATCHES
 from .checkpoint import CARD_FILE
 from .errors import AttnvizError, InputError
 from .locations import APP_SCRIPT, DEFAULT_MODEL, MODELS_ENV, model_path
+from .sharding import Ranks, corpus_ranks, leads
 from .text_lines import read_lines
 from .translator import Translation, Translator, load
 
@@ -65,7 +71,8 @@ def _positive_int(text: str) -> int:
 
 
 def _error(message: str) -> None:
-    print(f"attnviz: {message}", file=sys.stderr)
+    if leads():  # under torchrun every process meets the same errors: rank 0 says them
+        print(f"attnviz: {message}", file=sys.stderr)
 
 
 def _load(model: str | None) -> Translator:
@@ -140,13 +147,31 @@ def _format(line_number: int, t: Translation, args: argparse.Namespace) -> str:
     return t.text
 
 
-def _line_chunks(lines: Iterable[str], batch_size: int) -> Iterator[list[tuple[int, str]]]:
-    """(line number, line without its end) in lists of ``batch_size * READ_AHEAD_BATCHES``;
-    one line at a time from a terminal or with batch size 1, so that each line is answered
-    as soon as it is read."""
+NumberedLines = list[tuple[int, str]]  # (line number from 1, line without its end)
+
+
+@dataclass
+class _Record:
+    """What one input line gives: its output text (empty when it failed), the messages for
+    standard error before it, and whether the line failed."""
+
+    output: str
+    messages: list[str] = field(default_factory=list)
+    failed: bool = False
+
+
+RecordsOf = Callable[[NumberedLines], list[_Record]]
+
+
+def _line_chunks(
+    lines: Iterable[str], batch_size: int, processes: int = 1
+) -> Iterator[NumberedLines]:
+    """Numbered lines in lists of ``batch_size * READ_AHEAD_BATCHES`` for each of
+    ``processes``; one line at a time from a terminal or with batch size 1, so that each line
+    is answered as soon as it is read."""
     interactive = batch_size == 1 or getattr(lines, "isatty", lambda: False)()
-    size = 1 if interactive else batch_size * READ_AHEAD_BATCHES
-    chunk: list[tuple[int, str]] = []
+    size = 1 if interactive else batch_size * READ_AHEAD_BATCHES * processes
+    chunk: NumberedLines = []
     for number, line in enumerate(lines, start=1):
         chunk.append((number, line.removesuffix("\n").removesuffix("\r")))
         if len(chunk) >= size:
@@ -168,38 +193,87 @@ def _translate_chunk(
     )
 
 
-def _translate_lines(translator: Translator, lines: Iterable[str], args: argparse.Namespace) -> int:
-    """Translate each line; one output record per input line (empty on failure)."""
+def _write_records(records: Iterable[_Record]) -> bool:
+    """Print each record's messages and output; whether any line failed."""
     failed = False
-    limit = translator.config.max_src_len - 1
-    for chunk in _line_chunks(lines, args.batch_size):
-        refusals: dict[int, InputError] = {}
-        for number, text in chunk:
-            try:
-                translator.source_ids(text, args.strict)
-            except InputError as exc:
-                refusals[number] = exc
-        usable = [(number, text) for number, text in chunk if number not in refusals]
-        translated = _translate_chunk(translator, [text for _, text in usable], args)
-        results = dict(zip((number for number, _ in usable), translated, strict=True))
-        for number, _ in chunk:
-            if number in results:
-                t = results[number]
-                if t.truncated:
-                    _error(
-                        f"line {number}: longer than the model reads ({limit} pieces); only "
-                        "its beginning was translated (--strict makes this an error)"
-                    )
-                out = _format(number, t, args)
-            else:
-                exc = refusals[number]
-                _error(f"line {number}: {exc}")
-                failed = True
-                # Keep one output record per input line so outputs can be pasted next to inputs.
-                out = json.dumps({"line": number, "error": str(exc)}) if args.json else ""
-            # Flushed per record so that interactive use and pipes see each result at once.
-            print(out, flush=True)
+    for record in records:
+        for message in record.messages:
+            _error(message)
+        # Flushed per record so that interactive use and pipes see each result at once.
+        print(record.output, flush=True)
+        failed |= record.failed
+    return failed
+
+
+def _records_of_lines(lines: Iterable[str], batch_size: int, records: RecordsOf) -> int:
+    """Write the records of every chunk of lines as it is done; exit code 1 if a line failed."""
+    failed = False
+    for chunk in _line_chunks(lines, batch_size):
+        failed |= _write_records(records(chunk))
     return 1 if failed else 0
+
+
+def _records_on_ranks(ranks: Ranks, path: str | None, batch_size: int, records: RecordsOf) -> int:
+    """:func:`_records_of_lines` over torchrun's processes: rank 0 reads the input a chunk at
+    a time and hands it to all, each process makes the records of its share, and rank 0
+    writes them all in input order. Every process returns rank 0's exit code."""
+    if not ranks.leads:
+        while isinstance(chunk := ranks.broadcast(None), list):
+            ranks.gather(records(ranks.share(chunk)))
+        return chunk  # the exit code that ended the input
+
+    def lead(lines: Iterable[str]) -> int:
+        failed = False
+        for chunk in _line_chunks(lines, batch_size, ranks.world):
+            ranks.broadcast(chunk)
+            failed |= _write_records(ranks.gather(records(ranks.share(chunk))) or [])
+        return 1 if failed else 0
+
+    code = _for_input_lines(path, lead)
+    ranks.broadcast(code)
+    return code
+
+
+def _records_of_input(path: str | None, batch_size: int, records: RecordsOf) -> int:
+    """The records of the lines of ``path`` (stdin when None) written in input order, by
+    this process alone or, under torchrun, shared out over its processes."""
+    with corpus_ranks() as ranks:
+        if ranks is not None:
+            return _records_on_ranks(ranks, path, batch_size, records)
+    return _for_input_lines(path, lambda lines: _records_of_lines(lines, batch_size, records))
+
+
+def _translation_records(
+    translator: Translator, chunk: NumberedLines, args: argparse.Namespace
+) -> list[_Record]:
+    """One record per line of ``chunk``: its translation, or the reason it has none."""
+    limit = translator.config.max_src_len - 1
+    refusals: dict[int, InputError] = {}
+    for number, text in chunk:
+        try:
+            translator.source_ids(text, args.strict)
+        except InputError as exc:
+            refusals[number] = exc
+    usable = [(number, text) for number, text in chunk if number not in refusals]
+    translated = _translate_chunk(translator, [text for _, text in usable], args)
+    results = dict(zip((number for number, _ in usable), translated, strict=True))
+    records = []
+    for number, _ in chunk:
+        if number in results:
+            t = results[number]
+            record = _Record(_format(number, t, args))
+            if t.truncated:
+                record.messages.append(
+                    f"line {number}: longer than the model reads ({limit} pieces); only "
+                    "its beginning was translated (--strict makes this an error)"
+                )
+        else:
+            exc = refusals[number]
+            # Keep one output record per input line so outputs can be pasted next to inputs.
+            output = json.dumps({"line": number, "error": str(exc)}) if args.json else ""
+            record = _Record(output, [f"line {number}: {exc}"], failed=True)
+        records.append(record)
+    return records
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
@@ -212,7 +286,9 @@ def cmd_translate(args: argparse.Namespace) -> int:
     except AttnvizError as exc:
         _error(str(exc))
         return 2
-    return _for_input_lines(args.input, lambda lines: _translate_lines(translator, lines, args))
+    return _records_of_input(
+        args.input, args.batch_size, lambda chunk: _translation_records(translator, chunk, args)
+    )
 
 
 # -- app ------------------------------------------------------------------------------------
@@ -277,6 +353,23 @@ def cmd_train(args: argparse.Namespace) -> int:
 # -- eval -----------------------------------------------------------------------------------
 
 
+def _translations_on_ranks(
+    translator: Translator, sources: list[str], args: argparse.Namespace, ranks: Ranks
+) -> list[str] | None:
+    """``translate_all`` of ``sources`` shared out over torchrun's processes: all of them on
+    rank 0, in input order (None on the others). Every process first checks every source, so
+    that an unusable one stops them all with the same InputError."""
+    from .evaluate import translate_all
+
+    for number, text in enumerate(sources, start=1):
+        try:
+            translator.source_ids(text)
+        except InputError as exc:
+            raise InputError(f"sentence {number}: {exc}") from exc
+    mine = translate_all(translator, ranks.share(sources), args.beam, batch_size=args.batch_size)
+    return ranks.gather(mine)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """Translate --src and score it against --ref: sacreBLEU and chrF with signatures."""
     from .evaluate import corpus_quality, translate_all
@@ -291,10 +384,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 2
     try:
         translator = _load(args.model)
-        outputs = translate_all(translator, sources, args.beam, batch_size=args.batch_size)
+        with corpus_ranks() as ranks:
+            if ranks is None:
+                outputs = translate_all(translator, sources, args.beam, batch_size=args.batch_size)
+            else:
+                outputs = _translations_on_ranks(translator, sources, args, ranks)
     except AttnvizError as exc:
         _error(str(exc))
         return 2
+    if outputs is None:
+        return 0  # a process other than rank 0, which scores and prints
     quality = corpus_quality(outputs, references)
     if args.json:
         print(json.dumps(quality.to_dict(), indent=2))
@@ -327,36 +426,36 @@ def _alignable(
             model.target_ids(forced)
 
 
-def _align_lines(
+def _alignment_records(
     translator: Translator,
     reverse: Translator | None,
     method: str,
-    lines: Iterable[str],
-    batch_size: int,
-) -> int:
-    """Align each ``source ||| target`` line; one Pharaoh line (empty on failure) per line."""
-    failed = False
-    for chunk in _line_chunks(lines, batch_size):
-        pairs: dict[int, tuple[str, str]] = {}
-        for number, line in chunk:
-            try:
-                pair = _align_pair(line)
-                _alignable(translator, reverse, *pair)
-            except InputError as exc:
-                _error(f"line {number}: {exc}")
-                failed = True
-                continue
-            pairs[number] = pair
-        usable = list(pairs.values())
-        if len(usable) == 1:
-            aligned = [align(translator, *usable[0], method, reverse)]
-        else:
-            aligned = align_batch(translator, usable, method, reverse)
-        links = dict(zip(pairs, aligned, strict=True))
-        for number, _ in chunk:
-            # One output line per input line (empty when it failed), like fast_align.
-            print(format_pharaoh(links[number]) if number in links else "", flush=True)
-    return 1 if failed else 0
+    chunk: NumberedLines,
+) -> list[_Record]:
+    """One record per ``source ||| target`` line of ``chunk``: its Pharaoh line, or an empty
+    line (like fast_align) and the reason."""
+    pairs: dict[int, tuple[str, str]] = {}
+    refusals: dict[int, str] = {}
+    for number, line in chunk:
+        try:
+            pair = _align_pair(line)
+            _alignable(translator, reverse, *pair)
+        except InputError as exc:
+            refusals[number] = f"line {number}: {exc}"
+            continue
+        pairs[number] = pair
+    usable = list(pairs.values())
+    if len(usable) == 1:
+        aligned = [align(translator, *usable[0], method, reverse)]
+    else:
+        aligned = align_batch(translator, usable, method, reverse)
+    links = dict(zip(pairs, aligned, strict=True))
+    return [
+        _Record(format_pharaoh(links[number]))
+        if number in links
+        else _Record("", [refusals[number]], failed=True)
+        for number, _ in chunk
+    ]
 
 
 def cmd_align(args: argparse.Namespace) -> int:
@@ -375,9 +474,10 @@ def cmd_align(args: argparse.Namespace) -> int:
     except AttnvizError as exc:
         _error(str(exc))
         return 2
-    return _for_input_lines(
+    return _records_of_input(
         args.input,
-        lambda lines: _align_lines(translator, reverse, method, lines, args.batch_size),
+        args.batch_size,
+        lambda chunk: _alignment_records(translator, reverse, method, chunk),
     )
 
 

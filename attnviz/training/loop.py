@@ -15,7 +15,6 @@ and DistributedDataParallel averages the gradients; process 0 validates and writ
 from __future__ import annotations
 
 import copy
-import os
 import random
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ from ..data import EncodedPair, Pair, bucket_batches
 from ..evaluate import corpus_quality, translate_all
 from ..model import AttentionRNN
 from ..recipe import Recipe
+from ..sharding import init_distributed
 from ..tokenize import Tokenizer
 from ..translator import Translator
 from .batching import make_batch
@@ -86,14 +86,6 @@ def train(
     if world > 1:
         dist.barrier()
     return recipe.output
-
-
-def init_distributed(device: str) -> tuple[int, int]:
-    """(rank, world size); starts torch.distributed when launched by torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-    return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
 def run_tokenizer(recipe: Recipe, rank: int, world: int, resume: bool) -> Tokenizer:
