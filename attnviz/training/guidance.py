@@ -10,10 +10,10 @@ words, the model attends over pieces:
 - rows without links (target words the aligner left unaligned, padding) contribute nothing:
   the loss is the mean over the rows that have links;
 - the last step, which outputs "</s>", is linked to the source "</s>": both mark the end of
-  the sentence, the one correspondence known without an aligner, and it keeps the "</s>"
-  row (drawn in every heatmap) from taking its weight from the words. No other row is
-  pointed at the source "</s>", so it stays what it is in unguided models, the place where
-  a step puts the weight that no source word takes.
+  the sentence, the one correspondence known without an aligner, so the "</s>" row that
+  every heatmap draws points at the end of the source rather than at some word. No other
+  row is pointed at the source "</s>"; the word rows are drawn away from it, as the links
+  give it no share.
 
 The links of the training pairs come from :data:`LINKS_FILE` in the run's output folder, one
 Pharaoh line per training pair, in the order :func:`attnviz.training.corpora.split_corpora`
