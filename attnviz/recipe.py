@@ -18,12 +18,16 @@ scorer = "additive"
 
 [training]
 max_minutes = 90
+
+[guidance]                               # optional: guided alignment training, off by default
+weight = 0.1
 ```
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +39,7 @@ from .model import ModelConfig
 __all__ = [
     "AlignmentSpec",
     "DataSpec",
+    "GuidanceSpec",
     "Recipe",
     "TokenizerSpec",
     "TrainingSpec",
@@ -112,6 +117,58 @@ class AlignmentSpec:
 
 
 @dataclass
+class GuidanceSpec:
+    """Guided alignment training (Chen et al. 2016; Marian's ``--guided-alignment ce``): a
+    cross-entropy between the attention and a word aligner's links is added to the
+    translation loss (see :mod:`attnviz.training.guidance`).
+
+    ``weight``: the loss weight at step 0; 0 turns guidance off (training is then exactly what
+    it is without this table). Marian's default weight is 0.1.
+    ``decay``, ``decay_steps``: the weight at step s is ``weight * decay ** (s / decay_steps)``.
+    Chen et al. lower the weight as training goes on, so that the links steer the attention
+    early and the translation loss has the last word; an exponential in the step, rather
+    than a per-epoch schedule, means the same thing on any corpus size and batch size and
+    resumes exactly, as it depends on nothing but the step. ``decay = 1`` (the default, as in
+    Marian) keeps the weight constant.
+    ``heads``: which attention is guided in a multi-head model: ``"all"`` (the default) guides
+    the mean over heads, which is the attention that attnviz shows and reads its links from;
+    a head index guides that head alone and leaves the others free (Garg et al. 2019).
+    Models with one head have only head 0.
+    """
+
+    weight: float = 0.0
+    decay: float = 1.0
+    decay_steps: int = 1000
+    heads: str | int = "all"
+
+    def __post_init__(self) -> None:
+        if not _is_number(self.weight) or not math.isfinite(self.weight) or self.weight < 0:
+            raise ValueError(f"weight must be a number >= 0, got {self.weight!r}")
+        if not _is_number(self.decay) or not 0 < self.decay <= 1:
+            raise ValueError(f"decay must be a number in (0, 1], got {self.decay!r}")
+        if not _is_whole(self.decay_steps) or self.decay_steps < 1:
+            raise ValueError(f"decay_steps must be a positive integer, got {self.decay_steps!r}")
+        if self.heads != "all" and not (_is_whole(self.heads) and self.heads >= 0):
+            raise ValueError(f'heads must be "all" or a head index (0, 1, ...), got {self.heads!r}')
+
+    @property
+    def enabled(self) -> bool:
+        return self.weight > 0
+
+    def weight_at(self, step: int) -> float:
+        """The loss weight of training step ``step`` (0-based)."""
+        return self.weight * self.decay ** (step / self.decay_steps)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass
 class Recipe:
     """A parsed recipe; ``output`` is the run's folder: checkpoint, history, resumable state."""
 
@@ -123,6 +180,7 @@ class Recipe:
     model: dict[str, Any] = field(default_factory=dict)
     training: TrainingSpec = field(default_factory=TrainingSpec)
     alignment: AlignmentSpec = field(default_factory=AlignmentSpec)
+    guidance: GuidanceSpec = field(default_factory=GuidanceSpec)
     source_path: Path | None = None
     text: str = ""
     root: Path = Path(".")
@@ -139,7 +197,10 @@ def _section(cls: type, data: Any, where: str) -> Any:
     unknown = sorted(set(data) - known)
     if unknown:
         raise InputError(f"{where}: unknown keys {', '.join(unknown)}; known: {', '.join(known)}")
-    return cls(**data)
+    try:
+        return cls(**data)
+    except ValueError as exc:
+        raise InputError(f"{where}: {exc}") from None
 
 
 def project_root(start: Path) -> Path:
@@ -160,7 +221,17 @@ def read_recipe(path: str | Path) -> Recipe:
         raise InputError(f"cannot read recipe {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"recipe {path} is not valid TOML: {exc}") from None
-    top = {"name", "output", "seed", "data", "tokenizer", "model", "training", "alignment"}
+    top = {
+        "name",
+        "output",
+        "seed",
+        "data",
+        "tokenizer",
+        "model",
+        "training",
+        "alignment",
+        "guidance",
+    }
     unknown = sorted(set(raw) - top)
     if unknown or "name" not in raw:
         raise InputError(f"recipe {path}: needs `name`; unknown keys: {', '.join(unknown)}")
@@ -174,6 +245,7 @@ def read_recipe(path: str | Path) -> Recipe:
         model=dict(raw.get("model", {})),
         training=_section(TrainingSpec, raw.get("training", {}), f"{path} [training]"),
         alignment=_section(AlignmentSpec, raw.get("alignment", {}), f"{path} [alignment]"),
+        guidance=_section(GuidanceSpec, raw.get("guidance", {}), f"{path} [guidance]"),
         source_path=path,
         text=text,
         root=root,
@@ -183,7 +255,14 @@ def read_recipe(path: str | Path) -> Recipe:
     if shared is not None and not (root / shared).is_file():
         raise InputError(f"recipe {path} [tokenizer]: model {root / shared} does not exist")
     try:
-        recipe.model_config(vocab_size=recipe.tokenizer.vocab_size)
+        config = recipe.model_config(vocab_size=recipe.tokenizer.vocab_size)
     except (TypeError, ValueError) as exc:
         raise InputError(f"recipe {path} [model]: {exc}") from None
+    heads = recipe.guidance.heads
+    if heads != "all" and heads >= config.heads_used:
+        raise InputError(
+            f"recipe {path} [guidance]: heads = {heads}, but the model has "
+            f"{config.heads_used} head{'s' if config.heads_used > 1 else ''} (0 to "
+            f'{config.heads_used - 1}); use "all" or one of them'
+        )
     return recipe

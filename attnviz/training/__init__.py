@@ -4,6 +4,7 @@ One job per module, imported by path (``from attnviz.training.loop import train`
 
 - ``batching``: padded tensors from (source ids, target ids) pairs
 - ``step``: the teacher-forced loss and one optimizer step (training, bench and tests share it)
+- ``guidance``: guided alignment training: word links -> piece targets, and the loss
 - ``corpora``: the recipe's train/dev/test pairs, its tokenizer, the encoded data
 - ``output``: the output folder: never replace a checkpoint this run did not create
 - ``state``: the resumable state (weights, Adam moments, RNG, position in the data)

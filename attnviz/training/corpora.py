@@ -1,9 +1,10 @@
 """The recipe's data: train/dev/test pairs with no source sentence on two sides, its
-tokenizer, and the encoded pairs the loop trains on."""
+tokenizer, the encoded pairs the loop trains on, and, for guided training, their links."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..data import (
@@ -21,10 +22,12 @@ from ..errors import InputError
 from ..recipe import Recipe
 from ..synthetic import date_pairs, reversal_pairs
 from ..tokenize import Tokenizer, train_tokenizer
+from .guidance import PieceLinks, read_word_links, training_piece_links
 
 __all__ = [
     "SYNTHETIC_TASKS",
     "PreparedData",
+    "kept_indices",
     "prepare_data",
     "recipe_tokenizer",
     "split_corpora",
@@ -42,6 +45,9 @@ class PreparedData:
     dev_pairs: list[Pair]  # the dev sentences decoded for BLEU at each validation
     test_sets: dict[str, list[Pair]]  # held out for the model card
     sizes: dict[str, int]
+    # With guidance: the links of each training pair, indexed like ``train``, so that they
+    # go wherever batching, shuffling and sharding send the pair's index.
+    train_links: list[PieceLinks] | None = None
 
 
 def split_corpora(recipe: Recipe) -> tuple[list[Pair], list[Pair], dict[str, list[Pair]]]:
@@ -108,20 +114,44 @@ def recipe_tokenizer(recipe: Recipe, train: list[Pair]) -> Tokenizer:
 
 
 def prepare_data(recipe: Recipe, tokenizer: Tokenizer) -> PreparedData:
-    """Read, split, filter and encode the recipe's corpora."""
-    train, dev, tests = split_corpora(recipe)
+    """Read, split, filter and encode the recipe's corpora; with guidance, read the links of
+    the training pairs (InputError when they are missing or do not fit the pairs)."""
+    unfiltered, dev, tests = split_corpora(recipe)
     spec = recipe.data
-    train = filter_length(train, tokenizer, spec.max_pieces, spec.max_ratio)
+    word_links = None
+    if recipe.guidance.enabled:
+        word_links = read_word_links(recipe.output, unfiltered)
+    train = filter_length(unfiltered, tokenizer, spec.max_pieces, spec.max_ratio)
     dev = filter_length(dev, tokenizer, spec.max_pieces)
     rng = random.Random(recipe.seed)
     dev_pairs = rng.sample(dev, min(spec.bleu_sentences, len(dev)))
     sizes = {"train": len(train), "dev": len(dev)}
     sizes.update({f"test_{name}": len(pairs) for name, pairs in tests.items()})
+    encoded = encode_pairs(train, tokenizer)
+    train_links = None
+    if word_links is not None:
+        kept = [word_links[i] for i in kept_indices(unfiltered, train)]
+        train_links = training_piece_links(kept, encoded, tokenizer)
     return PreparedData(
         tokenizer,
-        encode_pairs(train, tokenizer),
+        encoded,
         encode_pairs(dev, tokenizer),
         dev_pairs,
         tests,
         sizes,
+        train_links,
     )
+
+
+def kept_indices(pairs: Sequence[Pair], kept: Sequence[Pair]) -> list[int]:
+    """The index in ``pairs`` of each pair of ``kept``, an in-order selection of them (what
+    ``filter_length`` keeps). Equal pairs are kept or dropped together, so matching each kept
+    pair with the next equal one finds exactly the kept ones."""
+    indices = []
+    position = 0
+    for pair in kept:
+        while pairs[position] != pair:
+            position += 1
+        indices.append(position)
+        position += 1
+    return indices

@@ -16,6 +16,7 @@ from ..checkpoint import write_bytes_atomic
 __all__ = [
     "DEV_BLEU",
     "DEV_LOSS",
+    "GUIDANCE_LOSS",
     "HISTORY_COLUMNS",
     "STEP",
     "TRAIN_LOSS",
@@ -31,17 +32,22 @@ class HistoryRow:
     step: int
     epoch: int
     lr: str  # the rate the next step uses
-    train_loss: str  # mean over the steps since the previous validation
+    train_loss: str  # translation loss, mean over the steps since the previous validation
     dev_loss: str
     dev_bleu: str  # greedy, cased sacreBLEU of the recipe's dev sentences
     target_tokens: int  # seen since the run began, all processes
     tokens_per_s: str  # target tokens per second of this session (a resumed run restarts it)
     elapsed_s: str  # training time since the run began, resumed sessions included
+    # Guided runs: the guidance loss (unweighted, see attnviz.training.guidance), mean over
+    # the same steps as train_loss; empty for runs without guidance.
+    guidance_loss: str = ""
 
 
 HISTORY_COLUMNS = tuple(f.name for f in fields(HistoryRow))
-# The columns that readers look up by name (the training curve draws the last three).
+# The columns that readers look up by name (the training curve draws train and dev loss and
+# dev BLEU).
 STEP, TRAIN_LOSS, DEV_LOSS, DEV_BLEU = "step", "train_loss", "dev_loss", "dev_bleu"
+GUIDANCE_LOSS = "guidance_loss"
 
 
 class History:

@@ -8,6 +8,9 @@ validation the history row is written before the state; ``--resume`` drops histo
 the state's step, so the history never has a gap or a repeated step. A run that ends by its
 own rules then scores its best checkpoint on the held-out test sets (``card``).
 
+A recipe with a ``[guidance]`` weight adds the guidance loss on the attention
+(``guidance``); the progress bar and history.csv show it next to the translation loss.
+
 With ``torchrun --nproc_per_node N`` each process trains on its share of every global batch
 and DistributedDataParallel averages the gradients; process 0 validates and writes.
 """
@@ -43,10 +46,11 @@ from ..translator import Translator
 from .batching import make_batch
 from .card import training_card, write_test_metrics
 from .corpora import PreparedData, prepare_data, recipe_tokenizer, split_corpora
+from .guidance import link_targets
 from .history import History, HistoryRow
 from .output import claim_output, removed_on_failure
 from .state import STATE_FILE, TrainState, load_state, save_state
-from .step import batch_loss, train_step
+from .step import batch_loss, guided_train_step, train_step
 
 __all__ = ["Trainer", "train"]
 
@@ -191,12 +195,18 @@ class Trainer:
         while not self.should_stop():
             batches = self.epoch_batches(state.epoch)
             while state.batch_in_epoch < len(batches) and not self.should_stop():
-                loss = self.train_on(batches[state.batch_in_epoch])
+                loss, guided = self.train_on(batches[state.batch_in_epoch])
                 state.batch_in_epoch += 1
                 bar.update(1)
                 rate = self.session_tokens / max(time.monotonic() - self.session_start, 1e-9)
                 bar.set_postfix(
-                    loss=f"{loss:.3f}", tok_s=f"{rate:.0f}", bleu=state.best_bleu, refresh=False
+                    {
+                        "loss": f"{loss:.3f}",
+                        **({"guide": f"{guided:.3f}"} if guided is not None else {}),
+                        "tok_s": f"{rate:.0f}",
+                        "bleu": state.best_bleu,
+                    },
+                    refresh=False,
                 )
                 if state.step in spec.snapshots and self.rank == 0:
                     path = snapshot_path(self.recipe.output, step_label(state.step))
@@ -212,27 +222,45 @@ class Trainer:
             self.save_state()  # with the time of the stop, so that a resumed run sees it
         bar.close()
 
-    def train_on(self, batch: list[int]) -> float:
-        """One training step on the batch of these indices into the training pairs."""
+    def train_on(self, batch: list[int]) -> tuple[float, float | None]:
+        """One training step on the batch of these indices into the training pairs; returns
+        its translation loss and its guidance loss (None when the recipe does not guide)."""
         cfg, spec, state = self.model.config, self.recipe.training, self.state
         self.model.train()
         pairs = [self.data.train[i] for i in batch]
-        tensors = make_batch(pairs, cfg.pad_id, cfg.bos_id, cfg.eos_id)
-        loss, tokens = train_step(
-            self.ddp,
-            self.optimizer,
-            tuple(t.to(self.device) for t in tensors),
-            clip=spec.clip,
-            label_smoothing=spec.label_smoothing,
-            pad_id=cfg.pad_id,
-            lr=learning_rate(self.recipe, state),
+        tensors = tuple(
+            t.to(self.device) for t in make_batch(pairs, cfg.pad_id, cfg.bos_id, cfg.eos_id)
         )
+        options = {
+            "clip": spec.clip,
+            "label_smoothing": spec.label_smoothing,
+            "pad_id": cfg.pad_id,
+            "lr": learning_rate(self.recipe, state),
+        }
+        guidance = self.recipe.guidance
+        if self.data.train_links is None:
+            loss, tokens = train_step(self.ddp, self.optimizer, tensors, **options)
+            guided = None
+        else:
+            src, _, tgt_in, _ = tensors
+            links = [self.data.train_links[i] for i in batch]
+            targets = link_targets(links, src.shape[1], tgt_in.shape[1]).to(self.device)
+            loss, guided, tokens = guided_train_step(
+                self.ddp,
+                self.optimizer,
+                tensors,
+                targets,
+                weight=guidance.weight_at(state.step),
+                heads=guidance.heads,
+                **options,
+            )
+            state.guidance_loss_sum += guided
         state.step += 1
         state.target_tokens += tokens * self.world
         self.session_tokens += tokens * self.world
         state.loss_sum += loss
         state.loss_count += 1
-        return loss
+        return loss, guided
 
     def validate(self) -> None:
         """Dev loss and BLEU; history row, best checkpoint, plateau decay, then the state."""
@@ -254,6 +282,7 @@ class Trainer:
                     target_tokens=state.target_tokens,
                     tokens_per_s=f"{rate:.0f}",
                     elapsed_s=f"{state.elapsed_s:.0f}",
+                    guidance_loss=self.mean_guidance_loss(),
                 )
             )
             if bleu > state.best_bleu:
@@ -267,9 +296,15 @@ class Trainer:
         if self.world > 1:
             dist.broadcast(decision, src=0)
             state.lr, state.finished = float(decision[0]), bool(decision[1])
-        state.loss_sum, state.loss_count = 0.0, 0
+        state.loss_sum, state.loss_count, state.guidance_loss_sum = 0.0, 0, 0.0
         if self.rank == 0:
             self.save_state()
+
+    def mean_guidance_loss(self) -> str:
+        """The guidance loss since the last validation, as history.csv writes it."""
+        if self.data.train_links is None:
+            return ""
+        return f"{self.state.guidance_loss_sum / max(self.state.loss_count, 1):.4f}"
 
     def save_state(self) -> None:
         save_state(self.recipe.output / STATE_FILE, self.model, self.optimizer, self.state)

@@ -19,6 +19,7 @@ from ..checkpoint import (
     WEIGHTS_FILE,
 )
 from ..errors import InputError
+from .guidance import LINKS_FILE
 from .state import STATE_FILE
 
 __all__ = ["claim_output", "removed_on_failure"]
@@ -40,14 +41,16 @@ RUN_FILES = (
 def claim_output(folder: Path, *, resume: bool, overwrite: bool) -> bool:
     """Check that a run may write into ``folder``; returns whether it resumes a saved state.
 
-    A missing or empty folder is free. ``resume`` continues the run whose state the folder
+    A missing or empty folder is free, and so is one that holds nothing but the word links
+    that guided training reads (the run's input, put there before it starts). ``resume``
+    continues the run whose state the folder
     holds. Anything else in it (a shipped checkpoint, another run, unrelated files) is refused
     with an :class:`InputError` unless ``overwrite``, which removes the earlier run's files.
     Called by every process before any of them writes.
     """
     if resume and (folder / STATE_FILE).is_file():
         return True
-    if not folder.exists() or (folder.is_dir() and not any(folder.iterdir())):
+    if not folder.exists() or (folder.is_dir() and not _run_output(folder)):
         return False
     if not folder.is_dir():
         raise InputError(f"cannot train into {folder}: it is a file, not a folder")
@@ -55,6 +58,11 @@ def claim_output(folder: Path, *, resume: bool, overwrite: bool) -> bool:
         raise InputError(_refusal(folder, resume))
     _remove_run_files(folder)
     return False
+
+
+def _run_output(folder: Path) -> list[Path]:
+    """What ``folder`` holds besides the run's inputs."""
+    return [path for path in folder.iterdir() if path.name != LINKS_FILE]
 
 
 def _refusal(folder: Path, resume: bool) -> str:

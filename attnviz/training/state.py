@@ -37,6 +37,7 @@ class TrainState:
     elapsed_s: float = 0.0
     loss_sum: float = 0.0  # since the last validation
     loss_count: int = 0
+    guidance_loss_sum: float = 0.0  # since the last validation, guided runs only
     finished: bool = False
     python_rng: list = field(default_factory=list)
 

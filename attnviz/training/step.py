@@ -1,5 +1,6 @@
 """The teacher-forced loss and one optimizer step: the one training step that the loop,
-``attnviz bench`` and the tests' small models all take."""
+``attnviz bench`` and the tests' small models all take, and its guided twin, which adds the
+guidance loss on the attention (:mod:`attnviz.training.guidance`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..tokenize import PAD_ID
+from .guidance import guidance_loss
 
-__all__ = ["batch_loss", "train_step"]
+__all__ = ["batch_loss", "guided_train_step", "train_step"]
 
 
 def batch_loss(
@@ -26,13 +28,21 @@ def batch_loss(
     src: (batch, src_len); src_lengths: (batch,); tgt_in, tgt_out: (batch, tgt_len)
     """
     logits, _ = model(src, src_lengths, tgt_in)
-    loss = F.cross_entropy(
+    return _translation_loss(logits, tgt_out, label_smoothing, pad_id), int(
+        (tgt_out != pad_id).sum()
+    )
+
+
+def _translation_loss(
+    logits: Tensor, tgt_out: Tensor, label_smoothing: float, pad_id: int
+) -> Tensor:
+    """logits: (batch, tgt_len, vocab); tgt_out: (batch, tgt_len)."""
+    return F.cross_entropy(
         logits.reshape(-1, logits.shape[-1]),
         tgt_out.reshape(-1),
         ignore_index=pad_id,
         label_smoothing=label_smoothing,
     )
-    return loss, int((tgt_out != pad_id).sum())
 
 
 def train_step(
@@ -55,6 +65,46 @@ def train_step(
     number of target tokens.
     """
     loss, tokens = batch_loss(model, *batch, label_smoothing, pad_id)
+    _update(model, optimizer, loss, clip, lr)
+    return loss.item(), tokens
+
+
+def guided_train_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: tuple[Tensor, Tensor, Tensor, Tensor],
+    targets: Tensor,
+    *,
+    weight: float,
+    heads: str | int,
+    clip: float,
+    label_smoothing: float = 0.0,
+    pad_id: int = PAD_ID,
+    lr: float | None = None,
+) -> tuple[float, float, int]:
+    """:func:`train_step` on the translation loss plus ``weight`` times the guidance loss.
+
+    targets: (batch, tgt_len, src_len) the links as distributions, from ``link_targets``;
+    heads: "all" or the index of the guided head (see ``guidance_loss``). Returns the mean
+    translation loss per target token, the guidance loss (unweighted) and the number of
+    target tokens.
+    """
+    src, src_lengths, tgt_in, tgt_out = batch
+    logits, attention = model(src, src_lengths, tgt_in, return_attention=True)
+    translation = _translation_loss(logits, tgt_out, label_smoothing, pad_id)
+    guidance = guidance_loss(attention, targets, heads)
+    _update(model, optimizer, translation + weight * guidance, clip, lr)
+    return translation.item(), guidance.item(), int((tgt_out != pad_id).sum())
+
+
+def _update(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss: Tensor,
+    clip: float,
+    lr: float | None,
+) -> None:
+    """Backward, gradient clipping, the step's rate, one optimizer step."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
@@ -62,4 +112,3 @@ def train_step(
         for group in optimizer.param_groups:
             group["lr"] = lr
     optimizer.step()
-    return loss.item(), tokens
