@@ -747,3 +747,54 @@ def test_json_safe_is_budgeted() -> None:
     with pytest.raises(CheckpointError, match="over 100000 values"):
         json_safe(node)
     assert json_safe({"a": (1, {2}), 3: float("inf")}) == {"a": [1, [2]], "3": "inf"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Models the toolkits trained themselves (tests/fixtures/toolkits, made by make_fixtures.py)
+
+TOOLKITS = Path(__file__).parent / "fixtures" / "toolkits"
+
+
+def toolkit_fixture(name: str) -> Path:
+    folder = TOOLKITS / name
+    if not folder.is_dir():
+        pytest.skip(f"toolkit fixture {name} not present")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("name", "cell", "scorer"),
+    [("joey-gru-bahdanau", "gru", "additive"), ("joey-lstm-luong", "lstm", "general")],
+)
+def test_real_joey_models(name: str, cell: str, scorer: str) -> None:
+    folder = toolkit_fixture(name)
+    imported = read_joey_model(folder)
+    assert (imported.model["cell"], imported.model["scorer"]) == (cell, scorer)
+    state = torch.load(folder / "best.ckpt", weights_only=True)["model_state"]
+    for engine, tensor in imported.tensors.items():
+        if engine.startswith(("encoder.", "decoder.")):
+            assert torch.equal(tensor, state[engine.replace(".", ".rnn.", 1)])
+    assert imported.provenance["file"] == (folder / "best.ckpt").resolve().name
+    json.dumps(imported.provenance, allow_nan=False)
+
+
+@pytest.mark.parametrize(
+    ("name", "scorer"), [("onmt-lstm-general", "general"), ("onmt-gru-mlp", "additive")]
+)
+def test_real_onmt_models(name: str, scorer: str) -> None:
+    folder = toolkit_fixture(name)
+    imported = read_onmt_checkpoint(folder / "model.pt", src_tokenizer=folder / "spm.model")
+    assert imported.model["scorer"] == scorer
+    assert imported.tokenizer["kind"] == "sentencepiece"
+    assert imported.files["spm.model"] == (folder / "spm.model").read_bytes()
+    json.dumps(imported.provenance, allow_nan=False)
+
+
+@pytest.mark.parametrize(
+    ("name", "feature"),
+    [("onmt-transformer", "'transformer' encoder"), ("onmt-copy-attn", "copy attention")],
+)
+def test_real_onmt_refusals(name: str, feature: str) -> None:
+    folder = toolkit_fixture(name)
+    with pytest.raises(CheckpointError, match=feature):
+        read_onmt_checkpoint(folder / "model.pt")
