@@ -424,6 +424,29 @@ def test_joey_vocabulary_gets_its_specials_first(joey_folder: Path) -> None:
     assert tokens == ["<unk>", "<pad>", "<s>", "</s>", "the", "haus", "x", "y", "z"]
 
 
+def test_joey_subword_nmt_with_moses(joey_folder: Path) -> None:
+    cfg = yaml.safe_load((joey_folder / "config.yaml").read_text())
+    for side in ("src", "trg"):
+        cfg["data"][side].update(
+            tokenizer_type="subword-nmt",
+            lowercase=True,
+            tokenizer_cfg={"codes": "/home/someone/bpe.codes", "pretokenizer": "moses"},
+        )
+    (joey_folder / "config.yaml").write_text(yaml.safe_dump(cfg))
+    (joey_folder / "bpe.codes").write_text("#version: 0.2\nt h\n", encoding="utf-8")
+    tok = read_joey_model(joey_folder).tokenizer
+    assert (tok["kind"], tok["source"], tok["bpe_separator"]) == ("bpe", "bpe.codes", "@@")
+    assert (tok["lowercase"], tok["pretokenizer"]) == (True, "moses")
+    cfg["data"]["trg"]["tokenizer_cfg"]["pretokenizer"] = "none"
+    (joey_folder / "config.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(CheckpointError, match="pretokenizer"):
+        read_joey_model(joey_folder)
+    cfg["data"]["src"]["level"] = "char"
+    (joey_folder / "config.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(CheckpointError, match="'char' level tokenization"):
+        read_joey_model(joey_folder)
+
+
 def test_joey_checkpoint_choice_and_provenance(joey_folder: Path) -> None:
     best = read_joey_model(joey_folder)
     other = read_joey_model(joey_folder, checkpoint="800.ckpt")
