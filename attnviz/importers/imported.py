@@ -18,7 +18,11 @@ from torch import Tensor
 
 from ..errors import CheckpointError
 
+# The toolkits translate a source of any length; attnviz's config needs a bound for its checks.
+MAX_SOURCE_PIECES = 1024
+
 __all__ = [
+    "MAX_SOURCE_PIECES",
     "ImportedModel",
     "TensorRule",
     "map_tensors",

@@ -24,9 +24,11 @@ from typing import Any
 
 import yaml
 
+from ..checkpoint.config import MAX_TOKENIZER_BYTES
 from ..checkpoint.files import MB, read_capped
 from ..errors import CheckpointError
 from .imported import (
+    MAX_SOURCE_PIECES,
     ImportedModel,
     TensorRule,
     map_tensors,
@@ -39,7 +41,6 @@ from .safe_load import load_toolkit_checkpoint
 
 __all__ = [
     "JOEY_CONFIG_FILE",
-    "MAX_SOURCE_PIECES",
     "JoeyArchitecture",
     "joey_tensor_table",
     "read_joey_model",
@@ -48,9 +49,6 @@ __all__ = [
 JOEY_CONFIG_FILE = "config.yaml"
 MAX_YAML_BYTES = 1 * MB
 MAX_VOCAB_BYTES = 16 * MB
-MAX_TOKENIZER_FILE_BYTES = 16 * MB
-# Joey translates a source of any length; attnviz needs a bound for its checks.
-MAX_SOURCE_PIECES = 1024
 # Joey's max_output_length -1: int(1.5 * source length, </s> included) (search.py).
 JOEY_LENGTH_RATIO = 1.5
 
@@ -330,7 +328,7 @@ def _file_by_name(root: Path, recorded: Any, what: str, hashes: dict[str, str]) 
             f"{root}: the {what} {name!r} (config.yaml: {recorded!r}) is not in the model "
             "folder; Joey copies it there when training: copy it into the folder"
         )
-    data = read_capped(path, what, MAX_TOKENIZER_FILE_BYTES)
+    data = read_capped(path, what, MAX_TOKENIZER_BYTES)
     hashes[name] = sha256_hex(data)
     return data
 

@@ -28,9 +28,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..checkpoint.files import MB, read_capped
+from ..checkpoint.config import MAX_TOKENIZER_BYTES
+from ..checkpoint.files import read_capped
 from ..errors import CheckpointError
 from .imported import (
+    MAX_SOURCE_PIECES,
     ImportedModel,
     TensorRule,
     map_tensors,
@@ -51,8 +53,6 @@ __all__ = [
 
 # The one class an OpenNMT-py checkpoint holds beyond tensors and plain values: its options.
 ONMT_ALLOWED_CLASSES: tuple[type, ...] = (argparse.Namespace,)
-MAX_TOKENIZER_FILE_BYTES = 16 * MB
-MAX_SOURCE_PIECES = 1024
 
 # onmt/opts.py (3.5.1) model_opts defaults of every option read here.
 ONMT_MODEL_DEFAULTS: dict[str, Any] = {
@@ -100,7 +100,8 @@ ONMT_TRANSLATE_DEFAULTS = {
 UNK, PAD, BOS, EOS = "<unk>", "<blank>", "<s>", "</s>"
 # Transforms that act only on training data; the others change the text the model sees.
 TRAINING_ONLY_TRANSFORMS = {"filtertoolong", "tokendrop", "tokenmask", "switchout", "clean"}
-TOKENIZER_TRANSFORMS = {"sentencepiece": "sentencepiece", "bpe": "bpe"}
+# The tokenizer transforms; each is also the name of attnviz's tokenizer kind.
+TOKENIZER_TRANSFORMS = {"sentencepiece", "bpe"}
 
 SUPPORTED = (
     "attnviz imports OpenNMT-py RNN models: encoder_type rnn or brnn, decoder_type rnn, "
@@ -463,10 +464,10 @@ def _tokenizer(
     if isinstance(transforms, str):
         transforms = [transforms]
     transforms = {str(t) for t in transforms}
-    others = sorted(transforms - TRAINING_ONLY_TRANSFORMS - set(TOKENIZER_TRANSFORMS))
+    others = sorted(transforms - TRAINING_ONLY_TRANSFORMS - TOKENIZER_TRANSFORMS)
     if others:
         raise _refuse(f"the transforms {', '.join(others)}")
-    kinds = sorted(TOKENIZER_TRANSFORMS[t] for t in transforms & set(TOKENIZER_TRANSFORMS))
+    kinds = sorted(transforms & TOKENIZER_TRANSFORMS)
     if len(kinds) > 1:
         raise _refuse(f"two tokenizer transforms ({', '.join(kinds)})")
     kind = kinds[0] if kinds else "word"
@@ -527,7 +528,7 @@ def _tokenizer_files(
         tgt_file = src_file
     blobs = []
     for side, file in (("source", src_file), ("target", tgt_file)):
-        data = read_capped(Path(file), f"{side} {what}", MAX_TOKENIZER_FILE_BYTES)
+        data = read_capped(Path(file), f"{side} {what}", MAX_TOKENIZER_BYTES)
         hashes[Path(file).name] = sha256_hex(data)
         blobs.append(data)
     return blobs[0], blobs[1]

@@ -19,7 +19,6 @@ into memory, size-capped first, so the bytes hashed for the provenance are the b
 
 from __future__ import annotations
 
-import hashlib
 import io
 import pickle
 import re
@@ -32,6 +31,7 @@ import torch
 
 from ..checkpoint.files import MB, list_names, read_capped
 from ..errors import CheckpointError
+from .provenance import sha256_hex
 
 __all__ = ["MAX_TOOLKIT_CHECKPOINT_BYTES", "LoadedCheckpoint", "load_toolkit_checkpoint"]
 
@@ -71,7 +71,6 @@ def load_toolkit_checkpoint(
     anything is built; nothing in the file is ever called. Tensors are loaded on the CPU.
     """
     data = read_capped(path, f"{toolkit} checkpoint", max_bytes)
-    digest = hashlib.sha256(data).hexdigest()
     if zipfile.is_zipfile(io.BytesIO(data)):
         _refuse_unknown_globals(data, allowed, path, toolkit)
     try:
@@ -85,7 +84,7 @@ def load_toolkit_checkpoint(
             f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: "
             f"{_first_line(exc)}); expected the {toolkit} file as the toolkit saved it"
         ) from None
-    return LoadedCheckpoint(content, path.name, digest)
+    return LoadedCheckpoint(content, path.name, sha256_hex(data))
 
 
 def _refuse_unknown_globals(
