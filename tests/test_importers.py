@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -365,6 +366,24 @@ def test_size_cap_and_damaged_files(tmp_path: Path) -> None:
         load_toolkit_checkpoint(path, (), "Joey NMT")
     with pytest.raises(CheckpointError, match="missing"):
         load_toolkit_checkpoint(tmp_path / "absent.pt", (), "Joey NMT")
+
+
+def test_compressed_members_are_refused(tmp_path: Path) -> None:
+    """torch.save writes stored members; a deflated one (a likely zip bomb) is refused before
+    PyTorch would decompress it."""
+    original = torch_bytes({"w": torch.zeros(100_000)})
+    recompressed = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(original)) as source,
+        zipfile.ZipFile(recompressed, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
+        for info in source.infolist():
+            target.writestr(info.filename, source.read(info))
+    path = tmp_path / "bomb.pt"
+    path.write_bytes(recompressed.getvalue())
+    assert len(recompressed.getvalue()) < len(original) / 10  # it really is compressed
+    with pytest.raises(CheckpointError, match="is compressed"):
+        load_toolkit_checkpoint(path, (), "Joey NMT")
 
 
 # ---------------------------------------------------------------------------------------------

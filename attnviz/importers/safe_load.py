@@ -72,6 +72,7 @@ def load_toolkit_checkpoint(
     """
     data = read_capped(path, f"{toolkit} checkpoint", max_bytes)
     if zipfile.is_zipfile(io.BytesIO(data)):
+        _check_stored(data, path)
         _refuse_unknown_globals(data, allowed, path, toolkit)
     try:
         with torch.serialization.safe_globals(list(allowed)):
@@ -85,6 +86,22 @@ def load_toolkit_checkpoint(
             f"{_first_line(exc)}); expected the {toolkit} file as the toolkit saved it"
         ) from None
     return LoadedCheckpoint(content, path.name, sha256_hex(data))
+
+
+def _check_stored(data: bytes, path: Path) -> None:
+    """``torch.save`` stores its zip members uncompressed; a compressed member could expand
+    far beyond the size cap, so the file is refused before PyTorch decompresses anything."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({exc})") from None
+    for info in members:
+        if info.compress_type != zipfile.ZIP_STORED or info.file_size > len(data):
+            raise CheckpointError(
+                f"{path}: member {info.filename!r} is compressed; torch.save never compresses, "
+                "so this is not a checkpoint as the toolkit saved it"
+            )
 
 
 def _refuse_unknown_globals(
