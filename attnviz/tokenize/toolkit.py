@@ -12,8 +12,10 @@ toolkit prints. What each step reproduces:
   its vocabulary with ``SetVocabulary``, a call sentencepiece 0.2 no longer has; here, as in
   Joey NMT on sentencepiece 0.2, a piece outside the vocabulary becomes ``<unk>``.
 - ``bpe``: subword-nmt's ``BPE.segment_tokens`` on the space-split text. Joey NMT gives the
-  BPE its vocabulary (``set_vocab``), so a merge that makes a unit outside it is undone;
-  OpenNMT-py does not (its ``*_subword_vocab`` option is not supported).
+  BPE its vocabulary (``set_vocab``), so a merge that makes a unit outside it is undone, as in
+  ``joeynmt test``/``translate`` (Joey's training process segments the training data before
+  ``set_vocab`` and its BPE cache then keeps those words unrestricted). OpenNMT-py does not
+  restrict (its ``*_subword_vocab`` option is not supported).
 - ``word``: the text split on spaces.
 - output: Joey NMT (``post_process``) drops padding, ``<s>`` and ``</s>``, keeps ``<unk>``,
   joins (SentencePiece decoding with "▁" as space, stripped; BPE "@@ " removed; words joined
