@@ -13,6 +13,7 @@ import torch
 from subword_nmt.learn_bpe import learn_bpe
 
 import attnviz
+from attnviz.align import align
 from attnviz.checkpoint import load_checkpoint
 from attnviz.checkpoint.files import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, write_json_atomic
 from attnviz.checkpoint.weights import save_weights
@@ -157,3 +158,13 @@ def test_vocabulary_size_must_be_the_models(tmp_path: Path) -> None:
         f.write("extra\n")
     with pytest.raises(CheckpointError, match="but the source tokenizer has"):
         load_checkpoint(folder)
+
+
+def test_alignment_links_words_of_a_bpe_model(tmp_path: Path) -> None:
+    translator = attnviz.load(joey_bpe_folder(tmp_path / "joey"))
+    source, target = "the red windows is fast .", "the windows"
+    assert len(translator.source_tokenizer.pieces(source)) > len(source.split())
+    for method in ("argmax", "pieces"):
+        links = align(translator, source, target, method)
+        assert links and all(0 <= s < 6 and 0 <= t < 2 for s, t in links)  # words, not units
+    assert {t for _, t in align(translator, source, target, "argmax")} == {0, 1}
