@@ -215,6 +215,18 @@ def test_moses_and_lowercase_as_joey_applies_them() -> None:
     assert group_words(tokenizer, pieces)[2] == "'t"
 
 
+def test_joey_normalize_option() -> None:
+    vocabulary = vocabulary_of([["it", "&apos;s", '"', "fine", '"', "?", "ok"]], JOEY_SPECIALS)
+    tokenizer = ToolkitTokenizer(
+        WordSegmenter(), vocabulary, "joeynmt", moses_lang="en", normalize=True
+    )
+    text = "It\u2019s  \u201cﬁne\u201d ?"  # curly quotes, a ligature, a space before "?"
+    assert tokenizer.pieces(text) == ["It", "&apos;s", "&quot;", "fine", "&quot;", "?"]
+    words = ToolkitTokenizer(WordSegmenter(), vocabulary, "joeynmt", normalize=True)
+    assert words.pieces("fine ? ok .") == ["fine?", "ok."]
+    assert words.decode([vocabulary.lookup(p) for p in ["fine", "?", "ok", "</s>"]]) == "fine? ok"
+
+
 def test_output_rules_of_each_toolkit() -> None:
     words = [s.split(" ") for s in SENTENCES]
     joey = ToolkitTokenizer(WordSegmenter(), vocabulary_of(words, JOEY_SPECIALS), "joeynmt")

@@ -70,6 +70,7 @@ _TOKENIZER_TYPES: dict[str, type] = {
     "kind": str,
     "toolkit": str,
     "lowercase": bool,
+    "normalize": bool,
     "pretokenizer": str,
     "source_lang": str,
     "target_lang": str,
@@ -272,9 +273,9 @@ def load_tokenizers(
     A model of another toolkit (``toolkit``: joeynmt or opennmt-py) has a vocabulary file per
     side (``source_vocab``, ``target_vocab``), whose ids the model uses, and per ``kind``: a
     SentencePiece model or a subword-nmt BPE codes file per side (``source``, ``target``), or
-    nothing (``word``); options ``lowercase``, ``pretokenizer`` ("none" or "moses", with
-    ``source_lang``/``target_lang``) and ``bpe_separator`` (default "@@").
-    """
+    nothing (``word``); options ``lowercase``, ``normalize`` (Joey NMT's), ``pretokenizer``
+    ("none" or "moses", with ``source_lang``/``target_lang``) and ``bpe_separator`` (default
+    "@@")."""
     tok = raw["tokenizer"]
     if "toolkit" not in tok:
         return _joint_sentencepiece(folder, tok, config_path)
@@ -329,6 +330,7 @@ def _toolkit_tokenizer(
             tok["toolkit"],
             lowercase=tok.get("lowercase", False),
             moses_lang=tok[f"{side}_lang"] if tok.get("pretokenizer") == "moses" else None,
+            normalize=tok.get("normalize", False),
         )
     except CheckpointError as exc:
         raise CheckpointError(f"{config_path}: {side} tokenizer: {exc}") from None

@@ -5,9 +5,11 @@ subword-nmt BPE codes file, or plain words), maps pieces to ids with the toolkit
 :class:`~attnviz.tokenize.vocabulary.Vocabulary`, and turns output ids back into the text the
 toolkit prints. What each step reproduces:
 
-- pre-processing (Joey NMT's ``BasicTokenizer.pre_process``): Moses tokenization with
-  sacremoses (its default escaping, ``'`` -> ``&apos;``), then lowercasing. OpenNMT-py
-  records neither. Whitespace runs count as one space (both toolkits read stripped lines).
+- pre-processing (Joey NMT's ``BasicTokenizer.pre_process``): its ``normalize`` option
+  (NFKC, curly quotes made straight, extra spaces removed, and Moses punctuation
+  normalization when Moses is on), Moses tokenization with sacremoses (its default escaping,
+  ``'`` -> ``&apos;``), then lowercasing. OpenNMT-py records none of them. Whitespace runs
+  count as one space (both toolkits read stripped lines).
 - ``sentencepiece``: ``encode(text, out_type=str)``. Joey NMT 2.3 also restricts the model to
   its vocabulary with ``SetVocabulary``, a call sentencepiece 0.2 no longer has; here, as in
   Joey NMT on sentencepiece 0.2, a piece outside the vocabulary becomes ``<unk>``.
@@ -19,7 +21,8 @@ toolkit prints. What each step reproduces:
 - ``word``: the text split on spaces.
 - output: Joey NMT (``post_process``) drops padding, ``<s>`` and ``</s>``, keeps ``<unk>``,
   joins (SentencePiece decoding with "▁" as space, stripped; BPE "@@ " removed; words joined
-  by spaces), Moses-detokenizes, and prints ``<unk>`` for a hypothesis that comes out empty.
+  by spaces), Moses-detokenizes, removes extra spaces (``normalize``), and prints ``<unk>``
+  for a hypothesis that comes out empty.
   OpenNMT-py (``TranslationBuilder`` and the transforms' ``apply_reverse``) keeps every
   piece but the final ``</s>``, joins them with spaces and reverses its subword transform.
 """
@@ -29,6 +32,7 @@ from __future__ import annotations
 import importlib
 import io
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from types import ModuleType
 from typing import Any
@@ -156,6 +160,7 @@ class ToolkitTokenizer:
         toolkit: str,
         lowercase: bool = False,
         moses_lang: str | None = None,
+        normalize: bool = False,
     ) -> None:
         if toolkit not in TOOLKITS:
             raise CheckpointError(f"unknown toolkit {toolkit!r}; expected one of {TOOLKITS}")
@@ -163,12 +168,14 @@ class ToolkitTokenizer:
         self.vocabulary = vocabulary
         self.toolkit = toolkit
         self.lowercase = lowercase
-        self._moses: tuple[Any, Any] | None = None
+        self.normalize = normalize
+        self._moses: tuple[Any, Any, Any] | None = None
         if moses_lang is not None:
             sacremoses = optional_module("sacremoses", "sacremoses", "the Moses pretokenizer")
             self._moses = (
                 sacremoses.MosesTokenizer(lang=moses_lang),
                 sacremoses.MosesDetokenizer(lang=moses_lang),
+                sacremoses.MosesPunctNormalizer(),
             )
 
     @property
@@ -182,7 +189,11 @@ class ToolkitTokenizer:
     def pre_process(self, text: str) -> str:
         """What the toolkit does to a line before cutting it into pieces."""
         text = " ".join(check_utf8(text).split())
+        if self.normalize:
+            text = _remove_extra_spaces(_unicode_normalize(text))
         if self._moses is not None:
+            if self.normalize:
+                text = self._moses[2].normalize(text)
             text = self._moses[0].tokenize(text, return_str=True)
         return text.lower() if self.lowercase else text
 
@@ -203,14 +214,17 @@ class ToolkitTokenizer:
         if EOS_PIECE in pieces:
             pieces = pieces[: pieces.index(EOS_PIECE)]
         if self.toolkit == "opennmt-py":
-            return self.segmenter.join(pieces) if pieces else ""
+            return self.segmenter.join(pieces)
         specials = self.vocabulary.special_pieces
         kept = [p for p in pieces if p not in specials] or [UNK_PIECE]
         text = self.segmenter.join(kept)
         if isinstance(self.segmenter, SentencePieceSegmenter):
             text = text.replace(WORD_START, " ").strip()
+        text = self._detokenize(text)
+        if self.normalize:
+            text = _remove_extra_spaces(text)
         # Joey NMT prints its unknown piece for a hypothesis that comes out empty.
-        return self._detokenize(text) or UNK_PIECE
+        return text or UNK_PIECE
 
     def decode_pieces(self, pieces: Sequence[str]) -> str:
         return self._detokenize(self.segmenter.join(pieces))
@@ -220,3 +234,18 @@ class ToolkitTokenizer:
 
     def word_of_piece(self, pieces: Sequence[str]) -> list[int]:
         return pieces_to_words(pieces, lambda i: self.segmenter.starts_word(pieces, i))
+
+
+def _unicode_normalize(text: str) -> str:
+    """Joey NMT's ``helpers.unicode_normalize``: NFKC, curly quotes made straight."""
+    text = unicodedata.normalize("NFKC", text)
+    return text.replace("\u2019", "'").replace("\u201c", '"').replace("\u201d", '"')
+
+
+def _remove_extra_spaces(text: str) -> str:
+    """Joey NMT's ``helpers.remove_extra_spaces``: no zero-width spaces, one space for runs of
+    plain or ideographic spaces, none before ? ! , . :"""
+    text = re.sub("[ \u3000]+", " ", text.replace("\u200b", ""))
+    for mark in "?!,.:":
+        text = text.replace(" " + mark, mark)
+    return text.strip()
