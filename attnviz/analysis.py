@@ -25,7 +25,7 @@ from torch import Tensor
 from .align import word_attention
 from .errors import InputError
 from .model import AttentionRNN, Encoded
-from .tokenize import group_words, without_eos, word_of_piece
+from .tokenize import group_words, without_eos
 from .translator import Decoded, Score, Translator
 
 __all__ = [
@@ -242,10 +242,9 @@ def attribution(translator: Translator, source: str, target: str | Sequence[str]
     magnitude = np.abs(gxi)
     saliency = magnitude / np.maximum(magnitude.sum(axis=1, keepdims=True), 1e-30)
     attention = forced.weights.mean(dim=1).detach().numpy().astype(np.float64)
-    piece = translator.tokenizer.id_to_piece
     return Attribution(
-        source_pieces=[piece(i) for i in src_ids],
-        target_pieces=[piece(i) for i in tgt_ids],
+        source_pieces=[translator.source_tokenizer.id_to_piece(i) for i in src_ids],
+        target_pieces=[translator.target_tokenizer.id_to_piece(i) for i in tgt_ids],
         gradient_x_input=gxi,
         saliency=saliency,
         attention=attention,
@@ -283,7 +282,8 @@ def knock_out(translator: Translator, source: str, target: str | Sequence[str]) 
     see how the chosen token's probability changes, all else as in the forced decode."""
     model = translator.model
     src_ids, tgt_ids = _ids(translator, source, target)
-    source_pieces = [translator.tokenizer.id_to_piece(i) for i in src_ids]
+    source_pieces = [translator.source_tokenizer.id_to_piece(i) for i in src_ids]
+    word_of_piece = translator.source_tokenizer.word_of_piece
     piece_word = torch.tensor(word_of_piece(source_pieces))  # the last word is "</s>"
     text_words = len(set(word_of_piece(without_eos(source_pieces))))
     steps = len(tgt_ids)
@@ -301,8 +301,8 @@ def knock_out(translator: Translator, source: str, target: str | Sequence[str]) 
     chosen = torch.tensor(tgt_ids)
     rows = torch.arange(steps)
     return KnockOut(
-        source_words=group_words(translator.tokenizer, source_pieces),
-        target_pieces=[translator.tokenizer.id_to_piece(i) for i in tgt_ids],
+        source_words=group_words(translator.source_tokenizer, source_pieces),
+        target_pieces=[translator.target_tokenizer.id_to_piece(i) for i in tgt_ids],
         word=word.numpy(),
         prob=forced.logprobs[rows, chosen].exp().numpy().astype(np.float64),
         knocked_prob=logprobs[rows, chosen].exp().numpy().astype(np.float64),

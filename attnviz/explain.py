@@ -170,7 +170,7 @@ def explain_step(
     if not 0 <= index < len(result.steps):
         raise InputError(f"step {index + 1} does not exist: the output has {len(result.steps)}")
     source_ids, _ = translator.source_ids(result.source)
-    if [translator.tokenizer.id_to_piece(i) for i in source_ids] != result.source_pieces:
+    if [translator.source_tokenizer.id_to_piece(i) for i in source_ids] != result.source_pieces:
         raise InputError("this result was not made by this model: its source pieces differ")
     step = result.steps[index]
     energies = np.asarray(step.energies, dtype=np.float64)

@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .tokenize import BOS_ID, EOS_ID, PAD_ID, UNK_ID, WORD_START, Tokenizer, normalize_text
+from .tokenize import WORD_START, Tokenizer, normalize_text
 
 __all__ = ["InputFit", "input_fit", "script_of"]
 
@@ -70,7 +70,7 @@ def script_of(character: str) -> str:
 @lru_cache(maxsize=64)
 def _vocabulary_characters(tokenizer: Tokenizer) -> frozenset[str]:
     """Every character some ordinary piece of ``tokenizer`` spells (bytes and specials not)."""
-    specials = {PAD_ID, UNK_ID, BOS_ID, EOS_ID}
+    specials = set(tokenizer.special_ids)
     characters: set[str] = set()
     for token_id in range(tokenizer.vocab_size):
         piece = tokenizer.id_to_piece(token_id)
@@ -88,7 +88,7 @@ def input_fit(tokenizer: Tokenizer, text: str) -> InputFit:
     scripts = dict.fromkeys(script_of(c) for c in unseen if script_of(c) not in known_scripts)
     return InputFit(
         pieces=len(pieces),
-        unknown=sum(tokenizer.piece_to_id(p) == UNK_ID for p in pieces),
+        unknown=sum(tokenizer.piece_to_id(p) == tokenizer.special_ids[1] for p in pieces),
         byte_pieces=sum(bool(BYTE_PIECE.fullmatch(p)) for p in pieces),
         unseen_characters="".join(unseen),
         unseen_scripts=tuple(scripts),

@@ -34,14 +34,7 @@ from .search import (
     forced_decode,
     greedy_search,
 )
-from .tokenize import (
-    EOS_PIECE,
-    Tokenizer,
-    group_words,
-    normalize_text,
-    without_eos,
-    word_of_piece,
-)
+from .tokenize import EOS_PIECE, Tokenizer, group_words, normalize_text, without_eos
 
 Result = TypeVar("Result")
 
@@ -236,8 +229,10 @@ def torch_threads(count: int | None) -> Iterator[None]:
 
 
 class Translator:
-    """A loaded model with its tokenizer.
+    """A loaded model with its tokenizers.
 
+    ``tokenizer``: the source side's, and the target side's too unless ``target_tokenizer``
+    is given (attnviz's own models have one joint tokenizer).
     ``threads``: torch threads for decoding (default 1, the fastest on a shared machine;
     None uses whatever the caller set with ``torch.set_num_threads``).
     """
@@ -248,9 +243,11 @@ class Translator:
         tokenizer: Tokenizer,
         name: str = "model",
         threads: int | None = 1,
+        target_tokenizer: Tokenizer | None = None,
     ) -> None:
         self.model = model.freeze()
-        self.tokenizer = tokenizer
+        self.source_tokenizer = tokenizer
+        self.target_tokenizer = target_tokenizer if target_tokenizer is not None else tokenizer
         self.name = name
         self.config = model.config
         self.threads = threads
@@ -258,7 +255,12 @@ class Translator:
 
     @classmethod
     def from_checkpoint(cls, checkpoint: Checkpoint) -> Translator:
-        translator = cls(checkpoint.model, checkpoint.tokenizer, checkpoint.name)
+        translator = cls(
+            checkpoint.model,
+            checkpoint.source_tokenizer,
+            checkpoint.name,
+            target_tokenizer=checkpoint.target_tokenizer,
+        )
         translator.checkpoint = checkpoint
         return translator
 
@@ -268,7 +270,7 @@ class Translator:
         """Token ids of ``text`` plus EOS, cut to the model's limit; and whether it was cut."""
         if not isinstance(text, str) or not normalize_text(text):
             raise InputError("the source text is empty: type a sentence to translate")
-        ids = self.tokenizer.encode(text)
+        ids = self.source_tokenizer.encode(text)
         limit = self.config.max_src_len - 1
         truncated = len(ids) > limit
         if truncated and strict:
@@ -283,9 +285,9 @@ class Translator:
         if isinstance(target, str):
             if not normalize_text(target):
                 raise InputError("the target text is empty: type a translation to score")
-            ids = self.tokenizer.encode(target)
+            ids = self.target_tokenizer.encode(target)
         else:
-            ids = [self.tokenizer.piece_to_id(p) for p in target if p != EOS_PIECE]
+            ids = [self.target_tokenizer.piece_to_id(p) for p in target if p != EOS_PIECE]
         ids = ids[: self.config.max_tgt_len - 1]
         return ids + [self.config.eos_id] if add_eos else ids
 
@@ -422,19 +424,19 @@ class Translator:
     def _score(
         self, source: str, src_ids: list[int], truncated: bool, result: SearchResult
     ) -> Score:
-        pieces = [self.tokenizer.id_to_piece(t) for t in result.tokens]
+        pieces = [self.target_tokenizer.id_to_piece(t) for t in result.tokens]
         steps = self._steps(result)
         return Score(
             **self._aligned(
                 source, src_ids, pieces, steps, result.attention.transpose(1, 0, 2), truncated
             ),
-            text=self.tokenizer.decode(result.tokens),
+            text=self.target_tokenizer.decode(result.tokens),
             token_logprobs=result.token_logprobs,
             logprob=result.logprob,
         )
 
     def _steps(self, result: SearchResult) -> list[Step]:
-        piece = self.tokenizer.id_to_piece
+        piece = self.target_tokenizer.id_to_piece
         steps = []
         for i, s in enumerate(result.steps):
             probs = np.exp(s.top_logprobs).tolist()
@@ -461,8 +463,8 @@ class Translator:
         heads = result.attention  # (tgt_len, heads, src_len)
         return Hypothesis(
             rank=rank,
-            pieces=[self.tokenizer.id_to_piece(t) for t in result.tokens],
-            text=self.tokenizer.decode(result.tokens),
+            pieces=[self.target_tokenizer.id_to_piece(t) for t in result.tokens],
+            text=self.target_tokenizer.decode(result.tokens),
             score=result.score,
             logprob=result.logprob,
             finished=result.finished,
@@ -477,7 +479,7 @@ class Translator:
             node.id,
             node.step,
             node.parent,
-            self.tokenizer.id_to_piece(node.token),
+            self.target_tokenizer.id_to_piece(node.token),
             node.logprob,
             node.cumulative_logprob,
             node.status,
@@ -493,15 +495,15 @@ class Translator:
         truncated: bool,
     ) -> dict:
         """Fields shared by translations and scores; head_attention: (heads, tgt, src)."""
-        source_pieces = [self.tokenizer.id_to_piece(i) for i in src_ids]
+        source_pieces = [self.source_tokenizer.id_to_piece(i) for i in src_ids]
         return dict(
             source=source,
             source_pieces=source_pieces,
             target_pieces=target_pieces,
-            source_words=group_words(self.tokenizer, source_pieces),
-            target_words=group_words(self.tokenizer, target_pieces),
-            source_word_of_piece=word_of_piece(source_pieces),
-            target_word_of_piece=word_of_piece(target_pieces),
+            source_words=group_words(self.source_tokenizer, source_pieces),
+            target_words=group_words(self.target_tokenizer, target_pieces),
+            source_word_of_piece=self.source_tokenizer.word_of_piece(source_pieces),
+            target_word_of_piece=self.target_tokenizer.word_of_piece(target_pieces),
             attention=head_attention.mean(axis=0),
             head_attention=head_attention if self.config.heads_used > 1 else None,
             steps=steps,

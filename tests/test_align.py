@@ -145,9 +145,9 @@ def test_unknown_method_is_an_input_error():
 
 def test_pieces_map_to_the_space_split_words_of_the_text():
     pieces = ["▁", "<0xC3>", "<0xA9>", "t", "é", "▁de", "▁les", "</s>"]
-    assert text_word_of_piece(pieces, "été de les") == [0, 0, 0, 0, 0, 1, 2]
+    assert text_word_of_piece(pieces, word_of_piece(pieces), "été de les") == [0, 0, 0, 0, 0, 1, 2]
     with pytest.raises(InputError, match="3 words"):
-        text_word_of_piece(pieces, "été de")
+        text_word_of_piece(pieces, word_of_piece(pieces), "été de")
 
 
 def test_grow_diag_adds_only_neighbours_of_the_intersection():

@@ -155,7 +155,7 @@ def test_round_trip_every_scorer(tmp_path: Path, tok: Tokenizer, scorer: str) ->
     assert loaded.recipe == "x = 1\n"
     assert loaded.history_path is None
     assert loaded.snapshots == []
-    assert loaded.tokenizer.model_proto == tok.model_proto
+    assert loaded.source_tokenizer.model_proto == tok.model_proto
     assert not loaded.model.training
 
     ref = rounded_fp16(model)
@@ -290,7 +290,7 @@ def test_shared_tokenizer_in_parent_folder(folder: Path) -> None:
     shared = "../spm-en-fr.model"
     edit_config(folder, lambda c: c.update(tokenizer={"source": shared, "target": shared}))
     loaded = load_checkpoint(folder)
-    assert loaded.tokenizer.model_proto == (folder.parent / "spm-en-fr.model").read_bytes()
+    assert loaded.source_tokenizer.model_proto == (folder.parent / "spm-en-fr.model").read_bytes()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,7 +344,7 @@ def test_vocab_mismatch_with_other_tokenizer(folder: Path) -> None:
     other = train_tokenizer(["hello world again and again"] * 50 + ["xyz qrs"] * 50, 280)
     assert other.vocab_size != load_checkpoint(folder).config.vocab_size
     (folder / "spm.model").write_bytes(other.model_proto)
-    with pytest.raises(CheckpointError, match=r"vocab_size is \d+ but the tokenizer .* pieces"):
+    with pytest.raises(CheckpointError, match=r"vocab_size is \d+ but the source tokenizer"):
         load_checkpoint(folder)
 
 

@@ -103,7 +103,7 @@ def check_word_of_piece(pieces: list[str], mapping: list[int]) -> None:
 @example(text="a\u2581b")  # a typed word mark: SentencePiece splits the word there
 @example(text="e\u0301 \u05e9\u05dc \U0001f44d\U0001f3fd \u200b")
 def test_tokenizer_round_trip(reversal_translator, text: str) -> None:
-    tokenizer = reversal_translator.tokenizer
+    tokenizer = reversal_translator.source_tokenizer
     ids = tokenizer.encode(text)
     assert all(isinstance(i, int) and BOS_ID < i < tokenizer.vocab_size for i in ids)
     pieces = tokenizer.pieces(text)
@@ -120,7 +120,7 @@ def test_tokenizer_round_trip(reversal_translator, text: str) -> None:
 @settings(max_examples=10, deadline=None)
 @given(unit=st.lists(CHARS, min_size=1, max_size=8).map("".join), times=st.integers(500, 3000))
 def test_tokenizer_very_long_text(reversal_translator, unit: str, times: int) -> None:
-    tokenizer = reversal_translator.tokenizer
+    tokenizer = reversal_translator.source_tokenizer
     text = unit * times
     pieces = tokenizer.pieces(text)
     assert " ".join(group_words(tokenizer, pieces)) == normalized(text)
@@ -131,7 +131,7 @@ def test_tokenizer_very_long_text(reversal_translator, unit: str, times: int) ->
 def test_word_of_piece_on_any_pieces(reversal_translator, pieces: list[str]) -> None:
     mapping = word_of_piece(pieces)
     check_word_of_piece(pieces, mapping)
-    words = group_words(reversal_translator.tokenizer, pieces)
+    words = group_words(reversal_translator.source_tokenizer, pieces)
     assert len(words) == (mapping[-1] + 1 if mapping else 0)
     assert all(
         words[w] == EOS_PIECE for p, w in zip(pieces, mapping, strict=True) if p == EOS_PIECE
@@ -144,7 +144,7 @@ def test_word_of_piece_on_any_pieces(reversal_translator, pieces: list[str]) -> 
 @example(ids=[36, EOS_ID])  # "<0x20>", a space: its word decoded to " "
 def test_every_word_of_model_output_is_visible(reversal_translator, ids: list[int]) -> None:
     """Any piece sequence a model can output groups into non-empty words."""
-    tokenizer = reversal_translator.tokenizer
+    tokenizer = reversal_translator.source_tokenizer
     pieces = [tokenizer.id_to_piece(i % tokenizer.vocab_size) for i in ids]
     words = group_words(tokenizer, pieces)
     assert len(words) == (word_of_piece(pieces)[-1] + 1 if pieces else 0)
@@ -229,7 +229,9 @@ def test_translate_never_crashes(
     forced = translator.target_ids(prefix, add_eos=False) if prefix else []
     limit = max(max_len or translator.config.max_tgt_len, len(forced) + 1)
     assert len(t.target_pieces) <= limit
-    assert [translator.tokenizer.piece_to_id(p) for p in t.target_pieces[: len(forced)]] == forced
+    assert [
+        translator.target_tokenizer.piece_to_id(p) for p in t.target_pieces[: len(forced)]
+    ] == forced
     for i, node in enumerate(t.beam_tree):
         assert node.id == i and -1 <= node.parent < i
         assert node.status in ("kept", "pruned", "finished", "stopped")
@@ -251,7 +253,7 @@ def test_score_never_crashes(reversal_translator, source, target) -> None:
     assert (s.token_logprobs <= 1e-5).all()
     assert s.logprob == pytest.approx(float(s.token_logprobs.sum()), abs=1e-3)
     if isinstance(target, str):
-        expected = translator.tokenizer.pieces(target)[: translator.config.max_tgt_len - 1]
+        expected = translator.target_tokenizer.pieces(target)[: translator.config.max_tgt_len - 1]
         assert s.target_pieces[:-1] == expected
 
 

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from attnviz.input_fit import input_fit, script_of
-from attnviz.tokenize import Tokenizer
+from attnviz.tokenize import SentencePieceTokenizer, Tokenizer
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
 
 
 def tokenizer(model: str) -> Tokenizer:
-    return Tokenizer.from_file(PRETRAINED / model / "spm.model")
+    return SentencePieceTokenizer.from_file(PRETRAINED / model / "spm.model")
 
 
 @pytest.mark.parametrize(

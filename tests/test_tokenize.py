@@ -9,6 +9,7 @@ import pytest
 from attnviz.errors import CheckpointError
 from attnviz.tokenize import (
     EOS_PIECE,
+    SentencePieceTokenizer,
     Tokenizer,
     group_words,
     normalize_text,
@@ -60,7 +61,7 @@ def test_word_of_piece_by_hand():
 
 def test_bad_model_bytes_raise_checkpoint_error():
     with pytest.raises(CheckpointError, match="SentencePiece"):
-        Tokenizer(b"definitely not a protobuf")
+        SentencePieceTokenizer(b"definitely not a protobuf")
 
 
 def test_model_without_the_reserved_ids_is_rejected(tmp_path):
@@ -76,4 +77,4 @@ def test_model_without_the_reserved_ids_is_rejected(tmp_path):
         minloglevel=2,
     )
     with pytest.raises(CheckpointError, match="reserve ids"):
-        Tokenizer(proto.getvalue())
+        SentencePieceTokenizer(proto.getvalue())

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..errors import InputError
-from ..tokenize import without_eos, word_of_piece
+from ..tokenize import without_eos
 from ..translator import Decoded, Translator
 from .gold import Link, sorted_links
 
@@ -77,15 +77,16 @@ def word_attention(
     return words / np.bincount(tgt)[:, None]
 
 
-def text_word_of_piece(pieces: Sequence[str], text: str) -> list[int]:
+def text_word_of_piece(pieces: Sequence[str], word_of_piece: Sequence[int], text: str) -> list[int]:
     """Word of ``text.split()`` that each piece of the text belongs to (a final "</s>" piece
-    is left out, see :func:`attnviz.tokenize.without_eos`).
+    is left out, see :func:`attnviz.tokenize.without_eos`). ``word_of_piece``: the word of
+    each piece as the model's tokenizer groups them (``Decoded.source_word_of_piece``).
 
     Raises InputError when the pieces make more words than the text has (the pieces were not
     made from this text). Fewer is fine: a source cut at the model's limit loses its end.
     """
     pieces = without_eos(pieces)
-    mapping = word_of_piece(pieces)
+    mapping = list(word_of_piece[: len(pieces)])
     words = len(text.split())
     if mapping and mapping[-1] >= words:
         raise InputError(
@@ -117,8 +118,8 @@ def alignment_attention(
     over the words of ``source.split()`` and ``target.split()`` (see :func:`_rows`)."""
     return word_attention(
         _rows(result, shift),
-        text_word_of_piece(result.source_pieces, source),
-        text_word_of_piece(result.target_pieces, target),
+        text_word_of_piece(result.source_pieces, result.source_word_of_piece, source),
+        text_word_of_piece(result.target_pieces, result.target_word_of_piece, target),
     )
 
 
@@ -153,9 +154,14 @@ def attention_links(result: Decoded, source: str, target: str, method: str) -> s
     if method == "pieces":
         rows = _rows(result, shift=False)
         by_source_word = word_attention(
-            rows, text_word_of_piece(result.source_pieces, source), range(rows.shape[0])
+            rows,
+            text_word_of_piece(result.source_pieces, result.source_word_of_piece, source),
+            range(rows.shape[0]),
         )
-        return argmax_word_links(by_source_word, text_word_of_piece(result.target_pieces, target))
+        return argmax_word_links(
+            by_source_word,
+            text_word_of_piece(result.target_pieces, result.target_word_of_piece, target),
+        )
     _check_directional(method)
     matrix = alignment_attention(result, source, target, shift=method == "shift")
     if method == "threshold":

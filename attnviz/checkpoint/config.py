@@ -8,12 +8,25 @@ the special token ids, and tokenizer file names that cannot point outside the fo
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import CheckpointError
 from ..model import ModelConfig
-from ..tokenize import SPECIAL_IDS, Tokenizer
+from ..tokenize import (
+    KINDS,
+    PRETOKENIZERS,
+    TOOLKITS,
+    UNK_PIECE,
+    BPESegmenter,
+    SentencePieceSegmenter,
+    SentencePieceTokenizer,
+    Tokenizer,
+    ToolkitTokenizer,
+    Vocabulary,
+    WordSegmenter,
+)
 from .files import (
     CONFIG_FILE,
     FORMAT_VERSION,
@@ -28,7 +41,8 @@ __all__ = [
     "MAX_CONFIG_BYTES",
     "MAX_CONFIG_SIZES",
     "MAX_TOKENIZER_BYTES",
-    "load_tokenizer",
+    "check_special_ids",
+    "load_tokenizers",
     "read_config",
     "tokenizer_path",
     "write_config",
@@ -49,7 +63,19 @@ MAX_CONFIG_SIZES = {
     "max_tgt_len": 4096,
 }
 _CONFIG_KEYS = {"format_version", "name", "model", "tokenizer"}
-_TOKENIZER_KEYS = {"source", "target"}
+_TOKENIZER_FILE_KEYS = ("source", "target", "source_vocab", "target_vocab")
+# The "tokenizer" section's keys and their JSON types (see load_tokenizers).
+_TOKENIZER_TYPES: dict[str, type] = {
+    **dict.fromkeys(_TOKENIZER_FILE_KEYS, str),
+    "kind": str,
+    "toolkit": str,
+    "lowercase": bool,
+    "normalize": bool,
+    "pretokenizer": str,
+    "source_lang": str,
+    "target_lang": str,
+    "bpe_separator": str,
+}
 
 
 def write_config(folder: Path, config: ModelConfig, name: str) -> None:
@@ -120,11 +146,6 @@ def _model_config(model: Any, path: Path) -> ModelConfig:
         config = ModelConfig.from_dict(model)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: invalid model settings: {exc}") from None
-    if config.special_ids != SPECIAL_IDS:
-        raise CheckpointError(
-            f"{path}: model pad/unk/bos/eos ids are {config.special_ids}; the tokenizer "
-            f"reserves {SPECIAL_IDS}"
-        )
     return config
 
 
@@ -149,52 +170,180 @@ def read_config(path: str | Path) -> tuple[ModelConfig, dict[str, Any]]:
     if "name" in raw and not isinstance(raw["name"], str):
         raise CheckpointError(f"{path}: name must be a string, got {raw['name']!r}")
     config = _model_config(raw.get("model"), path)
-    tok = raw.get("tokenizer")
-    if (
-        not isinstance(tok, dict)
-        or set(tok) != _TOKENIZER_KEYS
-        or not all(isinstance(v, str) for v in tok.values())
-    ):
-        raise CheckpointError(
-            f"{path}: 'tokenizer' must be an object like "
-            f'{{"source": "{TOKENIZER_FILE}", "target": "{TOKENIZER_FILE}"}}, got {tok!r}'
-        )
+    _check_tokenizer_section(raw.get("tokenizer"), path)
     return config, raw
 
 
-def tokenizer_path(folder: Path, entry: str, config_path: Path) -> Path:
-    """Resolve a tokenizer file name; it must end in .model and lie in the folder or its
-    direct parent (so several checkpoints can share one)."""
+def tokenizer_path(folder: Path, entry: str, config_path: Path, suffix: str = ".model") -> Path:
+    """Resolve a tokenizer file name; it must lie in the folder or its direct parent (so
+    several checkpoints can share one) and, when ``suffix`` is given, end in it (a
+    SentencePiece model: .model)."""
     bad = (
-        not entry.endswith(".model")
+        not entry.endswith(suffix)
+        or not entry.strip()
         or "\\" in entry
         or "\x00" in entry
         or PurePosixPath(entry).is_absolute()
     )
     resolved = (folder / entry).resolve() if not bad else None
     if resolved is None or resolved.parent not in (folder, folder.parent):
+        kind = f"a *{suffix} file" if suffix else "a file"
         raise CheckpointError(
-            f"{config_path}: tokenizer file {entry!r} is not allowed; expected a *.model file "
+            f"{config_path}: tokenizer file {entry!r} is not allowed; expected {kind} "
             f"in the checkpoint folder (e.g. '{TOKENIZER_FILE}') or its parent "
             f"(e.g. '../{TOKENIZER_FILE}')"
         )
     return resolved
 
 
-def load_tokenizer(folder: Path, raw: dict[str, Any], config_path: Path) -> Tokenizer:
-    """The tokenizer the config ``raw`` (read from ``config_path``) names; source and target
-    must be the same joint SentencePiece model."""
-    entries = raw["tokenizer"]
-    paths = {key: tokenizer_path(folder, entries[key], config_path) for key in ("source", "target")}
+def _check_tokenizer_section(tok: Any, path: Path) -> None:
+    """The ``tokenizer`` object: known keys of the right types and values, and the files
+    each kind needs (see :func:`load_tokenizers`)."""
+    example = f'{{"source": "{TOKENIZER_FILE}", "target": "{TOKENIZER_FILE}"}}'
+    if not isinstance(tok, dict):
+        raise CheckpointError(f"{path}: 'tokenizer' must be an object like {example}, got {tok!r}")
+    unknown = sorted(set(tok) - set(_TOKENIZER_TYPES))
+    if unknown:
+        raise CheckpointError(
+            f"{path}: unknown tokenizer keys {', '.join(unknown)}; "
+            f"expected only {', '.join(_TOKENIZER_TYPES)}"
+        )
+    for key, value in tok.items():
+        if not isinstance(value, _TOKENIZER_TYPES[key]):
+            kind = _TOKENIZER_TYPES[key].__name__
+            raise CheckpointError(f"{path}: tokenizer.{key} must be of type {kind}, got {value!r}")
+    for key, allowed in (("kind", KINDS), ("toolkit", TOOLKITS), ("pretokenizer", PRETOKENIZERS)):
+        if key in tok and tok[key] not in allowed:
+            raise CheckpointError(
+                f"{path}: tokenizer {key} {tok[key]!r} is not supported; "
+                f"expected one of {', '.join(allowed)}"
+            )
+    for key in ("source_lang", "target_lang"):
+        if key in tok and not re.fullmatch(r"[a-z]{2,3}", tok[key]):
+            raise CheckpointError(
+                f"{path}: tokenizer.{key} must be a language code such as 'en', got {tok[key]!r}"
+            )
+    separator = tok.get("bpe_separator", "@@")
+    if not separator or len(separator) > 8 or any(c.isspace() for c in separator):
+        raise CheckpointError(
+            f"{path}: tokenizer.bpe_separator must be 1-8 characters without spaces, "
+            f"got {separator!r}"
+        )
+    _check_tokenizer_files(tok, path, example)
+
+
+def _check_tokenizer_files(tok: dict[str, Any], path: Path, example: str) -> None:
+    kind = tok.get("kind", "sentencepiece")
+    wanted = {"source", "target"} if kind != "word" else set()
+    if "toolkit" in tok:
+        wanted |= {"source_vocab", "target_vocab"}
+    else:
+        options = sorted(set(tok) - {"kind", "source", "target"})
+        if kind != "sentencepiece" or options:
+            raise CheckpointError(
+                f"{path}: tokenizer kind {kind!r} and the options {', '.join(options) or '-'} "
+                "need tokenizer.toolkit (joeynmt or opennmt-py) and its vocabulary files; "
+                f"attnviz's own models have {example}"
+            )
+    files = {key for key in _TOKENIZER_FILE_KEYS if key in tok}
+    if files != wanted:
+        raise CheckpointError(
+            f"{path}: a {kind} tokenizer{' of ' + tok['toolkit'] if 'toolkit' in tok else ''} "
+            f"names the files {', '.join(sorted(wanted)) or 'none'}, got "
+            f"{', '.join(sorted(files)) or 'none'}"
+        )
+    if tok.get("pretokenizer") == "moses" and not {"source_lang", "target_lang"} <= set(tok):
+        raise CheckpointError(
+            f"{path}: the Moses pretokenizer needs tokenizer.source_lang and target_lang"
+        )
+
+
+def _read_tokenizer_file(folder: Path, tok: dict[str, Any], key: str, config_path: Path) -> bytes:
+    suffix = ".model" if key in ("source", "target") and tok.get("kind") != "bpe" else ""
+    path = tokenizer_path(folder, tok[key], config_path, suffix)
+    return read_capped(path, f"{key} tokenizer", MAX_TOKENIZER_BYTES)
+
+
+def load_tokenizers(
+    folder: Path, raw: dict[str, Any], config_path: Path
+) -> tuple[Tokenizer, Tokenizer]:
+    """The (source, target) tokenizers the config ``raw`` (read from ``config_path``) names.
+
+    attnviz's own models: ``source`` and ``target`` are the same joint SentencePiece model.
+    A model of another toolkit (``toolkit``: joeynmt or opennmt-py) has a vocabulary file per
+    side (``source_vocab``, ``target_vocab``), whose ids the model uses, and per ``kind``: a
+    SentencePiece model or a subword-nmt BPE codes file per side (``source``, ``target``), or
+    nothing (``word``); options ``lowercase``, ``normalize`` (Joey NMT's), ``pretokenizer``
+    ("none" or "moses", with ``source_lang``/``target_lang``) and ``bpe_separator`` (default
+    "@@")."""
+    tok = raw["tokenizer"]
+    if "toolkit" not in tok:
+        return _joint_sentencepiece(folder, tok, config_path)
+    return (
+        _toolkit_tokenizer(folder, tok, "source", config_path),
+        _toolkit_tokenizer(folder, tok, "target", config_path),
+    )
+
+
+def _joint_sentencepiece(
+    folder: Path, tok: dict[str, Any], config_path: Path
+) -> tuple[Tokenizer, Tokenizer]:
     protos = {
-        key: read_capped(p, f"{key} tokenizer", MAX_TOKENIZER_BYTES) for key, p in paths.items()
+        key: _read_tokenizer_file(folder, tok, key, config_path) for key in ("source", "target")
     }
     if protos["source"] != protos["target"]:
         raise CheckpointError(
-            f"{config_path}: tokenizer source {entries['source']!r} and target "
-            f"{entries['target']!r} differ; attnviz uses one joint SentencePiece model"
+            f"{config_path}: tokenizer source {tok['source']!r} and target "
+            f"{tok['target']!r} differ; attnviz uses one joint SentencePiece model"
         )
     try:
-        return Tokenizer(protos["source"])
+        tokenizer = SentencePieceTokenizer(protos["source"])
     except CheckpointError as exc:
-        raise CheckpointError(f"{paths['source']}: {exc}") from None
+        raise CheckpointError(f"{folder / tok['source']}: {exc}") from None
+    return tokenizer, tokenizer
+
+
+def _toolkit_tokenizer(
+    folder: Path, tok: dict[str, Any], side: str, config_path: Path
+) -> Tokenizer:
+    vocab_key = f"{side}_vocab"
+    vocabulary = Vocabulary.from_bytes(
+        _read_tokenizer_file(folder, tok, vocab_key, config_path), str(folder / tok[vocab_key])
+    )
+    kind = tok.get("kind", "sentencepiece")
+    try:
+        if kind == "word":
+            segmenter: SentencePieceSegmenter | BPESegmenter | WordSegmenter = WordSegmenter()
+        elif kind == "bpe":
+            # Joey NMT hands BPE its vocabulary (without the special pieces); OpenNMT-py does not.
+            restrict = set(vocabulary.pieces) - vocabulary.special_pieces - {UNK_PIECE}
+            segmenter = BPESegmenter(
+                _read_tokenizer_file(folder, tok, side, config_path),
+                tok.get("bpe_separator", "@@"),
+                restrict if tok["toolkit"] == "joeynmt" else None,
+            )
+        else:
+            segmenter = SentencePieceSegmenter(_read_tokenizer_file(folder, tok, side, config_path))
+        return ToolkitTokenizer(
+            segmenter,
+            vocabulary,
+            tok["toolkit"],
+            lowercase=tok.get("lowercase", False),
+            moses_lang=tok[f"{side}_lang"] if tok.get("pretokenizer") == "moses" else None,
+            normalize=tok.get("normalize", False),
+        )
+    except CheckpointError as exc:
+        raise CheckpointError(f"{config_path}: {side} tokenizer: {exc}") from None
+
+
+def check_special_ids(
+    config: ModelConfig, tokenizers: tuple[Tokenizer, Tokenizer], path: Path
+) -> None:
+    """The model's pad/unk/bos/eos ids must be the ones both vocabularies reserve (the source
+    gets the model's eos appended, the target starts with its bos)."""
+    for side, tokenizer in zip(("source", "target"), tokenizers, strict=True):
+        if tokenizer.special_ids != config.special_ids:
+            raise CheckpointError(
+                f"{path}: model pad/unk/bos/eos ids are {config.special_ids}; the {side} "
+                f"tokenizer reserves {tokenizer.special_ids}"
+            )

@@ -9,8 +9,8 @@ from typing import Any
 
 from ..errors import CheckpointError
 from ..model import AttentionRNN, ModelConfig
-from ..tokenize import Tokenizer
-from .config import load_tokenizer, read_config, write_config
+from ..tokenize import SentencePieceTokenizer, Tokenizer
+from .config import check_special_ids, load_tokenizers, read_config, write_config
 from .files import (
     CARD_FILE,
     CONFIG_FILE,
@@ -41,7 +41,8 @@ class Checkpoint:
     name: str
     config: ModelConfig
     model: AttentionRNN  # eval mode, float32
-    tokenizer: Tokenizer
+    source_tokenizer: Tokenizer  # attnviz's own models: one joint tokenizer for both sides
+    target_tokenizer: Tokenizer
     card: dict[str, Any]
     recipe: str | None
     history_path: Path | None
@@ -51,12 +52,13 @@ class Checkpoint:
 def save_checkpoint(
     folder: str | Path,
     model: AttentionRNN,
-    tokenizer: Tokenizer,
+    tokenizer: SentencePieceTokenizer,
     card: dict[str, Any] | None = None,
     recipe: str | None = None,
     name: str | None = None,
 ) -> Path:
-    """Write a checkpoint folder and return its path.
+    """Write a checkpoint folder of an attnviz model (joint SentencePiece ``tokenizer``) and
+    return its path.
 
     Every file is written to a temporary file in the folder and moved into place;
     ``config.json`` comes last, so a folder with a config is complete. ``card`` and ``recipe``
@@ -121,13 +123,16 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     folder = _existing_folder(path)
     config_path = folder / CONFIG_FILE
     config, raw = read_config(config_path)
-    tokenizer = load_tokenizer(folder, raw, config_path)
-    if tokenizer.vocab_size != config.vocab_size:
-        raise CheckpointError(
-            f"{config_path}: vocab_size is {config.vocab_size} but the tokenizer "
-            f"{raw['tokenizer']['source']!r} has {tokenizer.vocab_size} pieces; "
-            "they must be equal"
-        )
+    source_tokenizer, target_tokenizer = load_tokenizers(folder, raw, config_path)
+    check_special_ids(config, (source_tokenizer, target_tokenizer), config_path)
+    # The target vocabulary is the output layer's; a source tokenizer of its own has the size
+    # of the source embedding (one joint embedding of vocab_size rows today).
+    for side, tokenizer in (("source", source_tokenizer), ("target", target_tokenizer)):
+        if tokenizer.vocab_size != config.vocab_size:
+            raise CheckpointError(
+                f"{config_path}: vocab_size is {config.vocab_size} but the {side} tokenizer "
+                f"has {tokenizer.vocab_size} pieces; they must be equal"
+            )
     refuse_pickled_weights(folder)
     model = load_weights(folder / WEIGHTS_FILE, config)
     history = folder / HISTORY_FILE
@@ -136,7 +141,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         name=raw.get("name") or folder.name,
         config=config,
         model=model,
-        tokenizer=tokenizer,
+        source_tokenizer=source_tokenizer,
+        target_tokenizer=target_tokenizer,
         card=_read_card(folder / CARD_FILE),
         recipe=_read_recipe(folder / RECIPE_FILE),
         history_path=history if history.is_file() else None,

@@ -21,7 +21,7 @@ from ..data import (
 from ..errors import InputError
 from ..recipe import Recipe
 from ..synthetic import date_pairs, reversal_pairs
-from ..tokenize import Tokenizer, train_tokenizer
+from ..tokenize import SentencePieceTokenizer, Tokenizer, train_tokenizer
 from .guidance import PieceLinks, read_word_links, training_piece_links
 
 __all__ = [
@@ -104,10 +104,10 @@ def target_language(recipe: Recipe) -> str | None:
     return None
 
 
-def recipe_tokenizer(recipe: Recipe, train: list[Pair]) -> Tokenizer:
+def recipe_tokenizer(recipe: Recipe, train: list[Pair]) -> SentencePieceTokenizer:
     """The recipe's shared tokenizer, or a joint one trained on both sides of the pairs."""
     if recipe.tokenizer.model:
-        return Tokenizer.from_file(recipe.root / recipe.tokenizer.model)
+        return SentencePieceTokenizer.from_file(recipe.root / recipe.tokenizer.model)
     texts = [p.source for p in train] + [p.target for p in train]
     spec = recipe.tokenizer
     return train_tokenizer(texts, spec.vocab_size, model_type=spec.model_type)

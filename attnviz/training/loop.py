@@ -41,7 +41,7 @@ from ..evaluate import corpus_quality, translate_all
 from ..model import AttentionRNN
 from ..recipe import Recipe
 from ..sharding import init_distributed
-from ..tokenize import Tokenizer
+from ..tokenize import SentencePieceTokenizer, Tokenizer
 from ..translator import Translator
 from .batching import make_batch
 from .card import training_card, write_test_metrics
@@ -92,7 +92,7 @@ def train(
     return recipe.output
 
 
-def run_tokenizer(recipe: Recipe, rank: int, world: int, resume: bool) -> Tokenizer:
+def run_tokenizer(recipe: Recipe, rank: int, world: int, resume: bool) -> SentencePieceTokenizer:
     """Process 0 trains the tokenizer (or a resumed run reuses its own); the others read it."""
     path = recipe.output / TOKENIZER_FILE
     if not (resume and path.is_file()):
@@ -101,7 +101,7 @@ def run_tokenizer(recipe: Recipe, rank: int, world: int, resume: bool) -> Tokeni
             write_bytes_atomic(path, recipe_tokenizer(recipe, train).model_proto)
         if world > 1:
             dist.barrier()
-    return Tokenizer.from_file(path)
+    return SentencePieceTokenizer.from_file(path)
 
 
 def dev_loss(model: AttentionRNN, dev: list[EncodedPair], max_tokens: int, device: str) -> float:

@@ -166,7 +166,12 @@ def snapshot_translator(key: str, label: str, _checkpoint: Checkpoint) -> Transl
     """The checkpoint's tokenizer with the weights of snapshot ``label`` (``key``: the
     checkpoint, see :class:`Opened`)."""
     model = load_snapshot(_checkpoint, label)
-    return Translator(model, _checkpoint.tokenizer, f"{_checkpoint.name} at {label}")
+    return Translator(
+        model,
+        _checkpoint.source_tokenizer,
+        f"{_checkpoint.name} at {label}",
+        target_tokenizer=_checkpoint.target_tokenizer,
+    )
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

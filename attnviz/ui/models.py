@@ -109,6 +109,6 @@ def translation_or_message(
 
 def warn_if_unfit(translator: Translator, text: str) -> None:
     """A warning when ``text`` holds characters ``translator`` never saw in training."""
-    problem = input_fit(translator.tokenizer, text).warning()
+    problem = input_fit(translator.source_tokenizer, text).warning()
     if problem is not None:
         warn(problem)

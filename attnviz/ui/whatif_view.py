@@ -12,7 +12,7 @@ from ..errors import InputError
 from ..figures import attention_heatmap
 from ..figures.captions import HEATMAP_AXES, WHATIF_BARS, WHATIF_HEATMAP
 from ..figures.probability import SURPRISE, format_probability, token_probability_figure
-from ..tokenize import UNK_ID, WORD_START
+from ..tokenize import WORD_START
 from ..translator import Score, Translator
 from .downloads import download_row, file_stem, show_figure
 from .inputs import MAX_CHARS, beam_input, controls, sentence_input
@@ -68,9 +68,10 @@ def replacement_pieces(translator: Translator, typed: str) -> list[str]:
     """Pieces of what the person typed: exact pieces when it carries the "▁" word-start mark
     (as the lists show them), otherwise the tokenizer's pieces of the word(s)."""
     if WORD_START not in typed:
-        return translator.tokenizer.pieces(typed)
+        return translator.target_tokenizer.pieces(typed)
     pieces = typed.split()
-    unknown = [p for p in pieces if translator.tokenizer.piece_to_id(p) == UNK_ID]
+    piece_to_id = translator.target_tokenizer.piece_to_id
+    unknown = [p for p in pieces if piece_to_id(p) == translator.config.unk_id]
     if unknown:
         raise InputError(
             f"{' '.join(unknown)}: not a piece of this model; type a plain word instead"
