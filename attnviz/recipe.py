@@ -35,6 +35,7 @@ from .model import ModelConfig
 __all__ = [
     "AlignmentSpec",
     "DataSpec",
+    "GuidanceSpec",
     "Recipe",
     "TokenizerSpec",
     "TrainingSpec",
@@ -112,6 +113,20 @@ class AlignmentSpec:
 
 
 @dataclass
+class GuidanceSpec:
+    """Guided alignment training: the weight of the loss between the attention and a word
+    aligner's links (0: off), and its decay. A weight above 0 makes ``attnviz train`` align
+    the training pairs first (:mod:`attnviz.training.word_links`)."""
+
+    weight: float = 0.0
+    decay: float = 1.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.weight > 0
+
+
+@dataclass
 class Recipe:
     """A parsed recipe; ``output`` is the run's folder: checkpoint, history, resumable state."""
 
@@ -123,6 +138,7 @@ class Recipe:
     model: dict[str, Any] = field(default_factory=dict)
     training: TrainingSpec = field(default_factory=TrainingSpec)
     alignment: AlignmentSpec = field(default_factory=AlignmentSpec)
+    guidance: GuidanceSpec = field(default_factory=GuidanceSpec)
     source_path: Path | None = None
     text: str = ""
     root: Path = Path(".")
@@ -160,7 +176,17 @@ def read_recipe(path: str | Path) -> Recipe:
         raise InputError(f"cannot read recipe {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"recipe {path} is not valid TOML: {exc}") from None
-    top = {"name", "output", "seed", "data", "tokenizer", "model", "training", "alignment"}
+    top = {
+        "name",
+        "output",
+        "seed",
+        "data",
+        "tokenizer",
+        "model",
+        "training",
+        "alignment",
+        "guidance",
+    }
     unknown = sorted(set(raw) - top)
     if unknown or "name" not in raw:
         raise InputError(f"recipe {path}: needs `name`; unknown keys: {', '.join(unknown)}")
@@ -174,6 +200,7 @@ def read_recipe(path: str | Path) -> Recipe:
         model=dict(raw.get("model", {})),
         training=_section(TrainingSpec, raw.get("training", {}), f"{path} [training]"),
         alignment=_section(AlignmentSpec, raw.get("alignment", {}), f"{path} [alignment]"),
+        guidance=_section(GuidanceSpec, raw.get("guidance", {}), f"{path} [guidance]"),
         source_path=path,
         text=text,
         root=root,

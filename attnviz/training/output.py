@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..align.statistical import PRIORS_FILE
 from ..checkpoint import (
     CARD_FILE,
     CONFIG_FILE,
@@ -20,6 +21,7 @@ from ..checkpoint import (
 )
 from ..errors import InputError
 from .state import STATE_FILE
+from .word_links import WORD_LINKS_FILE
 
 __all__ = ["claim_output", "removed_on_failure"]
 
@@ -34,6 +36,8 @@ RUN_FILES = (
     HISTORY_FILE,
     STATE_FILE,
     SNAPSHOTS_DIR,
+    WORD_LINKS_FILE,
+    PRIORS_FILE,
 )
 
 
