@@ -228,3 +228,17 @@ def test_without_priors_the_align_view_says_why_there_is_no_overlay(models):
     assert not app.exception
     assert len(heatmap_spec(app)["data"]) == 2  # heatmap and attention links, no dots
     assert any("No word-aligner overlay" in c.value for c in app.caption)
+
+
+def test_hard_links_agree_with_the_reverse_model_the_card_names_and_say_so(
+    models, reversal_checkpoint
+):
+    add_model(models, "reversal-back", reversal_checkpoint)  # reversing is its own inverse
+    card_path = models / "reversal-additive" / "card.json"
+    card = json.loads(card_path.read_text())
+    card_path.write_text(json.dumps({**card, "alignment": {"reverse_model": "reversal-back"}}))
+    app = run_app(text="a b c d", unit="words", links="1")
+    assert not app.exception
+    overlay = heatmap_spec(app)["data"][1]
+    assert list(zip(overlay["x"], overlay["y"], strict=True)) == [(3, 0), (2, 1), (1, 2), (0, 3)]
+    assert any("agree, with the reverse model reversal-back" in c.value for c in app.caption)
