@@ -144,3 +144,22 @@ def test_cli_without_the_extra_gives_a_message_not_a_traceback(tmp_path, capsys,
 
 def test_training_links_file_is_named_as_the_guided_training_reads_it():
     assert Path(WORD_LINKS_FILE).name == "word_links.pharaoh"
+
+
+def test_a_guided_recipe_trains_with_the_links_and_priors_in_its_checkpoint_folder(tmp_path):
+    pytest.importorskip("eflomal")
+    from test_train import write_small_recipe
+
+    from attnviz.recipe import read_recipe
+    from attnviz.training.corpora import split_corpora
+    from attnviz.training.loop import train
+
+    path = write_small_recipe(tmp_path)
+    path.write_text(path.read_text() + "\n[guidance]\nweight = 0.5\n")
+    recipe = read_recipe(path)
+    folder = train(recipe)
+    pairs = split_corpora(recipe)[0]
+    lines = (folder / WORD_LINKS_FILE).read_text().splitlines()
+    assert len(lines) == len(pairs)
+    assert (folder / PRIORS_FILE).is_file()
+    assert (folder / "config.json").is_file()  # the checkpoint is in the same folder
