@@ -50,8 +50,8 @@ ALIGN_EXTRA = "pip install 'attnviz[align]'"
 PRIORS_FILE = "aligner_priors.txt.gz"
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 # eflomal samples 5000 / sqrt(pairs) iterations, made for corpora: for one sentence 5000, most
-# of its time. Fewer pairs than this get the iterations of this many (158), which priors from
-# a training corpus make plenty.
+# of its time. With priors from a training corpus, fewer pairs than this get the iterations of
+# this many (158): the priors hold what the corpus taught, and the sampler settles fast.
 FEW_PAIRS = 1000
 
 
@@ -76,7 +76,7 @@ def word_tokens(text: str) -> tuple[list[str], list[int]]:
     tokens: list[str] = []
     word_of_token: list[int] = []
     for index, word in enumerate(text.split()):
-        parts = _TOKEN.findall(word.lower()) or [word.lower()]
+        parts = _TOKEN.findall(word.lower())  # never empty: each character matches
         tokens += parts
         word_of_token += [index] * len(parts)
     return tokens, word_of_token
@@ -133,7 +133,9 @@ def _token_links(line: str) -> set[Link]:
     return {(int(s), int(t)) for s, _, t in (link.partition("-") for link in line.split())}
 
 
-def _word_links(token_links: set[Link], source_words: list[int], target_words: list[int]):
+def _word_links(
+    token_links: set[Link], source_words: list[int], target_words: list[int]
+) -> list[Link]:
     return sorted_links({(source_words[s], target_words[t]) for s, t in token_links})
 
 
@@ -185,7 +187,7 @@ def statistical_align(
         )
     with tempfile.TemporaryDirectory(prefix="attnviz-eflomal-") as folder:
         forward_path, backward_path = os.path.join(folder, "fwd"), os.path.join(folder, "rev")
-        few = min(1.0, math.sqrt(len(pairs) / FEW_PAIRS))
+        few = 1.0 if priors is None else min(1.0, math.sqrt(len(pairs) / FEW_PAIRS))
         module.Aligner(rel_iterations=few).align(
             [" ".join(s) for s in sources],
             [" ".join(t) for t in targets],
