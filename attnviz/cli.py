@@ -26,16 +26,21 @@ from .align import (
     DEFAULT_SYMMETRIC_METHOD,
     FORMATS,
     METHODS,
+    STATISTICAL_METHOD,
     SYMMETRIC_METHODS,
+    AlignerPriors,
     LinkOutsideSentence,
     SkippedLink,
     align,
     align_batch,
+    aligner_module,
     alignment_scores,
     format_pharaoh,
+    model_priors,
     read_gold,
     read_lengths,
     read_pharaoh,
+    statistical_align,
 )
 from .batch_search import BATCH_SIZE, READ_AHEAD_BATCHES
 from .checkpoint import CARD_FILE
@@ -458,8 +463,48 @@ def _alignment_records(
     ]
 
 
+def _statistical_align_lines(priors: AlignerPriors, lines: Iterable[str], batch_size: int) -> int:
+    """Align each ``source ||| target`` line with eflomal and the model's priors, the lines of
+    a batch together; one Pharaoh line (empty on failure) per line."""
+    failed = False
+    for chunk in _line_chunks(lines, batch_size):
+        pairs: dict[int, tuple[str, str]] = {}
+        for number, line in chunk:
+            try:
+                source, target = _align_pair(line)
+                if not source.split() or not target.split():
+                    raise InputError("the aligner needs words on both sides")
+            except InputError as exc:
+                _error(f"line {number}: {exc}")
+                failed = True
+                continue
+            pairs[number] = (source, target)
+        aligned = statistical_align(list(pairs.values()), priors).links if pairs else []
+        links = dict(zip(pairs, aligned, strict=True))
+        for number, _ in chunk:
+            print(format_pharaoh(links[number]) if number in links else "", flush=True)
+    return 1 if failed else 0
+
+
+def _cmd_statistical_align(args: argparse.Namespace) -> int:
+    if args.reverse_model is not None:
+        _error(f"--method {STATISTICAL_METHOD} aligns both directions itself: no --reverse-model")
+        return 2
+    try:
+        aligner_module()
+        priors = model_priors(model_path(args.model))
+    except AttnvizError as exc:
+        _error(str(exc))
+        return 2
+    return _for_input_lines(
+        args.input, lambda lines: _statistical_align_lines(priors, lines, args.batch_size)
+    )
+
+
 def cmd_align(args: argparse.Namespace) -> int:
     """Word alignments of ``source ||| target`` lines as Pharaoh lines, one per input line."""
+    if args.method == STATISTICAL_METHOD:
+        return _cmd_statistical_align(args)
     method = args.method or (DEFAULT_SYMMETRIC_METHOD if args.reverse_model else DEFAULT_METHOD)
     symmetric = ", ".join(SYMMETRIC_METHODS)
     if method in SYMMETRIC_METHODS and args.reverse_model is None:
@@ -585,10 +630,11 @@ def _add_align_parsers(commands: argparse._SubParsersAction) -> None:
     aligner.add_argument("-i", "--input", metavar="FILE", help="file of lines (default: stdin)")
     aligner.add_argument(
         "--method",
-        choices=METHODS,
+        choices=(*METHODS, STATISTICAL_METHOD),
         help=f"how links are read off the attention (default: {DEFAULT_METHOD}; "
         f"{DEFAULT_SYMMETRIC_METHOD} with --reverse-model); {', '.join(SYMMETRIC_METHODS)} "
-        "combine both directions",
+        f"combine both directions; {STATISTICAL_METHOD}: not the attention but the eflomal "
+        "word aligner with the priors saved with the model (the extra attnviz[align])",
     )
     aligner.add_argument(
         "--reverse-model",

@@ -202,3 +202,43 @@ def test_each_model_offers_its_own_examples_in_its_source_language(app_models):
     app.selectbox(key="model").select("dates-additive").run()
     assert app.text_input(key="text").value == "Il fait froid."  # typed: kept, and warned
     assert any("never saw" in w.value for w in app.warning)
+
+
+def _reversal_priors(folder: Path) -> None:
+    """Aligner priors from a small reversal corpus, saved in the model's folder."""
+    from attnviz.align import PRIORS_FILE, statistical_align, write_priors
+    from attnviz.synthetic import reversal_pairs
+
+    corpus = [(p.source, p.target) for p in reversal_pairs(80, seed=5)]
+    write_priors(folder / PRIORS_FILE, statistical_align(corpus).priors)
+
+
+def test_word_aligner_overlay_dots_its_links_and_gives_their_agreement(models):
+    pytest.importorskip("eflomal")
+    _reversal_priors(models / "reversal-additive")
+    app = run_app(text="a b c d", unit="words", links="0")
+    (dots,) = [d for d in heatmap_spec(app)["data"] if d.get("name") == "word aligner"]
+    assert list(zip(dots["x"], dots["y"], strict=True)) == [(3, 0), (2, 1), (1, 2), (0, 3)]
+    (agreement,) = [c.value for c in app.caption if "word aligner" in c.value]
+    assert "AER of 0.00" in agreement  # the reversal model's attention is the reversal
+
+
+def test_without_priors_the_align_view_says_why_there_is_no_overlay(models):
+    app = run_app(text="a b c d")
+    assert not app.exception
+    assert len(heatmap_spec(app)["data"]) == 2  # heatmap and attention links, no dots
+    assert any("No word-aligner overlay" in c.value for c in app.caption)
+
+
+def test_hard_links_agree_with_the_reverse_model_the_card_names_and_say_so(
+    models, reversal_checkpoint
+):
+    add_model(models, "reversal-back", reversal_checkpoint)  # reversing is its own inverse
+    card_path = models / "reversal-additive" / "card.json"
+    card = json.loads(card_path.read_text())
+    card_path.write_text(json.dumps({**card, "alignment": {"reverse_model": "reversal-back"}}))
+    app = run_app(text="a b c d", unit="words", links="1")
+    assert not app.exception
+    overlay = heatmap_spec(app)["data"][1]
+    assert list(zip(overlay["x"], overlay["y"], strict=True)) == [(3, 0), (2, 1), (1, 2), (0, 3)]
+    assert any("agree, with the reverse model reversal-back" in c.value for c in app.caption)

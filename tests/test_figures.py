@@ -73,3 +73,15 @@ def test_presentation_mode_magnifies_pixel_sizes_only():
     assert big["data"][1]["marker"]["size"] == 1.25 * figure.data[1].marker.size
     assert big["data"][0]["colorbar"]["len"] == 1.25 * figure.data[0].colorbar.len  # pixels
     assert big["data"][0]["z"] == figure.to_dict()["data"][0]["z"]  # data is not a size
+
+
+def test_word_aligner_links_are_dots_apart_from_the_attention_links_and_keep_the_colours():
+    attention = np.array([[0.1, 0.9], [0.8, 0.2]])
+    figure = attention_heatmap(
+        ["a", "b"], ["x", "y"], attention, "t", links=[(1, 0)], reference_links=[(0, 0), (0, 1)]
+    )
+    np.testing.assert_array_equal(figure.data[0].z, attention)
+    squares, dots = figure.data[1], figure.data[2]
+    assert squares.marker.symbol == "square-open"
+    assert (dots.name, dots.marker.symbol) == ("word aligner", "circle")
+    assert list(zip(dots.x, dots.y, strict=True)) == [(0, 0), (0, 1)]

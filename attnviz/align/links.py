@@ -33,6 +33,7 @@ __all__ = [
     "attention_links",
     "directional_links",
     "grow_diag",
+    "grow_diag_final_and",
     "own_links",
     "symmetric_links",
     "symmetrize",
@@ -224,6 +225,17 @@ def grow_diag(forward: set[Link], backward: set[Link]) -> set[Link]:
                 if all(a != s for a, _ in links) or all(b != t for _, b in links):
                     links.add((s, t))
                     grown = True
+    return links
+
+
+def grow_diag_final_and(forward: set[Link], backward: set[Link]) -> set[Link]:
+    """:func:`grow_diag`, then each direction's remaining links (forward first) that align
+    two still unaligned words (Koehn et al.'s "final-and", Moses's default)."""
+    links = grow_diag(forward, backward)
+    for direction in (forward, backward):
+        for s, t in sorted(direction - links):
+            if all(a != s for a, _ in links) and all(b != t for _, b in links):
+                links.add((s, t))
     return links
 
 

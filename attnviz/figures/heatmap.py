@@ -30,13 +30,22 @@ from .style import (
 if TYPE_CHECKING:  # read by attribute only: drawing needs neither torch nor Streamlit
     from ..alignment_matrix import AlignmentMatrix
 
-__all__ = ["HeatmapBlock", "alignment_heatmap", "attention_heatmap", "stacked_heatmaps"]
+__all__ = [
+    "REFERENCE_COLOR",
+    "HeatmapBlock",
+    "alignment_heatmap",
+    "attention_heatmap",
+    "stacked_heatmaps",
+]
 
 COLORBAR_PX = 90  # right of the plot: the colour bar, its ticks and title
 TITLE_PX = 34  # a block's own title
 TOP_PX = 44  # the figure's title
 GAP_PX = 18  # between the wrapped lines of a block
 MAX_LABEL_CHARS = 16  # longer labels reach into the band above; they never widen the figure
+# The word aligner's links: dots, so that they read apart from the attention's outlined
+# squares and leave the cell's colour visible around them; orange reads on white and dark blue.
+REFERENCE_COLOR = "#ff7f0e"
 
 
 @dataclass
@@ -45,6 +54,7 @@ class HeatmapBlock:
 
     attention: (rows, src_len); row i is output step ``first_step + i`` (1-based), its token
     ``target_tokens[i]``. links: (source index, row index) pairs outlined on top.
+    reference_links: (source index, row index) pairs of a word aligner, dots on top.
     """
 
     target_tokens: Sequence[str]
@@ -52,6 +62,7 @@ class HeatmapBlock:
     title: str = ""
     first_step: int = 1
     links: Sequence[tuple[int, int]] = ()
+    reference_links: Sequence[tuple[int, int]] = ()
 
 
 def _label_band_px(labels: Sequence[str]) -> int:
@@ -186,22 +197,26 @@ def _add_line(
             yaxis=y,
         )
     )
-    shown = [(s, t) for s, t in block.links if s in line]
-    if shown:
-        figure.add_trace(
-            go.Scatter(
-                x=[s for s, _ in shown],
-                y=[t for _, t in shown],
-                mode="markers",
-                marker=dict(
-                    symbol="square-open", size=cell - 8, color=CHOSEN_COLOR, line=dict(width=3)
-                ),
-                name="hard alignment",
-                hoverinfo="skip",
-                xaxis=x,
-                yaxis=y,
+    outlined = dict(symbol="square-open", size=cell - 8, color=CHOSEN_COLOR, line=dict(width=3))
+    dots = dict(symbol="circle", size=max(8, cell // 4), color=REFERENCE_COLOR)
+    for links, marker, name in (
+        (block.links, outlined, "hard alignment"),
+        (block.reference_links, dots, "word aligner"),
+    ):
+        shown = [(s, t) for s, t in links if s in line]
+        if shown:
+            figure.add_trace(
+                go.Scatter(
+                    x=[s for s, _ in shown],
+                    y=[t for _, t in shown],
+                    mode="markers",
+                    marker=marker,
+                    name=name,
+                    hoverinfo="skip",
+                    xaxis=x,
+                    yaxis=y,
+                )
             )
-        )
     # Numeric axes with tick text: a categorical axis would merge repeated tokens.
     figure.update_layout(
         {
@@ -237,20 +252,29 @@ def attention_heatmap(
     attention: np.ndarray,
     title: str,
     links: Sequence[tuple[int, int]] = (),
+    reference_links: Sequence[tuple[int, int]] = (),
 ) -> go.Figure:
     """Heatmap of ``attention`` (tgt_len, src_len), wrapped to fit the screen's width.
 
     links: (source index, target index) pairs drawn as outlined squares on top (hard
-    alignments); they never change the colours.
+    alignments); reference_links: a word aligner's pairs, drawn as dots. Neither changes the
+    colours.
     """
-    return stacked_heatmaps(
-        source_tokens, [HeatmapBlock(target_tokens, attention, links=links)], title
-    )
+    block = HeatmapBlock(target_tokens, attention, links=links, reference_links=reference_links)
+    return stacked_heatmaps(source_tokens, [block], title)
 
 
-def alignment_heatmap(matrix: AlignmentMatrix, model: str, beam_size: int) -> go.Figure:
+def alignment_heatmap(
+    matrix: AlignmentMatrix,
+    model: str,
+    beam_size: int,
+    reference_links: Sequence[tuple[int, int]] = (),
+) -> go.Figure:
     """The Align view's figure: ``matrix`` (see :mod:`attnviz.alignment_matrix`) of the best
-    translation of ``model`` with beam ``beam_size``, its links outlined."""
+    translation of ``model`` with beam ``beam_size``, its links outlined; ``reference_links``
+    (a word aligner's, in the matrix's unit) dotted."""
     unit = "word" if matrix.unit == "words" else "piece"
     title = f"Attention of {model} ({search_label(beam_size)}), by {unit}"
-    return attention_heatmap(matrix.source, matrix.target, matrix.attention, title, matrix.links)
+    return attention_heatmap(
+        matrix.source, matrix.target, matrix.attention, title, matrix.links, reference_links
+    )

@@ -51,6 +51,7 @@ from .history import History, HistoryRow
 from .output import claim_output, removed_on_failure
 from .state import STATE_FILE, TrainState, load_state, save_state
 from .step import batch_loss, guided_train_step, train_step
+from .word_links import ensure_training_links
 
 __all__ = ["Trainer", "train"]
 
@@ -73,6 +74,8 @@ def train(
         torch.manual_seed(recipe.seed)
         recipe.output.mkdir(parents=True, exist_ok=True)
         tokenizer = run_tokenizer(recipe, rank, world, resume)
+        if recipe.guidance.enabled:
+            run_word_aligner(recipe, rank, world)
         data = prepare_data(recipe, tokenizer)
         model = AttentionRNN(recipe.model_config(tokenizer.vocab_size)).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
@@ -102,6 +105,14 @@ def run_tokenizer(recipe: Recipe, rank: int, world: int, resume: bool) -> Senten
         if world > 1:
             dist.barrier()
     return SentencePieceTokenizer.from_file(path)
+
+
+def run_word_aligner(recipe: Recipe, rank: int, world: int) -> None:
+    """Process 0 aligns the training pairs for guidance (once per run); the others wait."""
+    if rank == 0:
+        ensure_training_links(recipe, split_corpora(recipe)[0])
+    if world > 1:
+        dist.barrier()
 
 
 def dev_loss(model: AttentionRNN, dev: list[EncodedPair], max_tokens: int, device: str) -> float:

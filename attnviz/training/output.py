@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..align.statistical import PRIORS_FILE
 from ..checkpoint import (
     CARD_FILE,
     CONFIG_FILE,
@@ -36,16 +37,19 @@ RUN_FILES = (
     STATE_FILE,
     SNAPSHOTS_DIR,
 )
+# The run's inputs, written before training starts (the word aligner's links and priors take
+# minutes to make): a failed run keeps them for the next try; --overwrite removes them.
+RUN_INPUTS = (LINKS_FILE, PRIORS_FILE)
 
 
 def claim_output(folder: Path, *, resume: bool, overwrite: bool) -> bool:
     """Check that a run may write into ``folder``; returns whether it resumes a saved state.
 
-    A missing or empty folder is free, and so is one that holds nothing but the word links
-    that guided training reads (the run's input, put there before it starts). ``resume``
-    continues the run whose state the folder
-    holds. Anything else in it (a shipped checkpoint, another run, unrelated files) is refused
-    with an :class:`InputError` unless ``overwrite``, which removes the earlier run's files.
+    A missing or empty folder is free, and so is one that holds nothing but the run's inputs
+    (the word links and aligner priors that guided training reads, put there before it
+    starts). ``resume`` continues the run whose state the folder holds. Anything else in it
+    (a shipped checkpoint, another run, unrelated files) is refused with an
+    :class:`InputError` unless ``overwrite``, which removes the earlier run's files.
     Called by every process before any of them writes.
     """
     if resume and (folder / STATE_FILE).is_file():
@@ -56,13 +60,13 @@ def claim_output(folder: Path, *, resume: bool, overwrite: bool) -> bool:
         raise InputError(f"cannot train into {folder}: it is a file, not a folder")
     if not overwrite:
         raise InputError(_refusal(folder, resume))
-    _remove_run_files(folder)
+    _remove_run_files(folder, RUN_FILES + RUN_INPUTS)
     return False
 
 
 def _run_output(folder: Path) -> list[Path]:
     """What ``folder`` holds besides the run's inputs."""
-    return [path for path in folder.iterdir() if path.name != LINKS_FILE]
+    return [path for path in folder.iterdir() if path.name not in RUN_INPUTS]
 
 
 def _refusal(folder: Path, resume: bool) -> str:
@@ -75,8 +79,8 @@ def _refusal(folder: Path, resume: bool) -> str:
     return f"{folder} already holds {holds} that this run did not create; {options}"
 
 
-def _remove_run_files(folder: Path) -> None:
-    for name in RUN_FILES:
+def _remove_run_files(folder: Path, names: tuple[str, ...]) -> None:
+    for name in names:
         path = folder / name
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
@@ -87,13 +91,14 @@ def _remove_run_files(folder: Path) -> None:
 @contextmanager
 def removed_on_failure(folder: Path, enabled: bool = True) -> Iterator[None]:
     """Run the block; if it raises before the folder holds a state to resume from or a
-    checkpoint, remove what the run wrote there and every folder it left empty."""
+    checkpoint, remove what the run wrote there (but not its inputs) and every folder it left
+    empty."""
     missing = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         yield
     except BaseException:
         if enabled and not (folder / STATE_FILE).is_file() and not (folder / CONFIG_FILE).is_file():
-            _remove_run_files(folder)
+            _remove_run_files(folder, RUN_FILES)
             for path in [folder, *missing]:
                 if path.is_dir() and not any(path.iterdir()):
                     path.rmdir()

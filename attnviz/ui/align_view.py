@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+import tomllib
+from dataclasses import dataclass, replace
+
 import streamlit as st
 
-from ..align import UNITS, format_pharaoh
-from ..alignment_matrix import alignment_matrix
+from ..align import (
+    DEFAULT_METHOD,
+    DEFAULT_SYMMETRIC_METHOD,
+    STATISTICAL_METHOD,
+    UNITS,
+    AlignerPriors,
+    GoldAlignment,
+    Link,
+    alignment_scores,
+    format_pharaoh,
+    model_priors,
+    sorted_links,
+    statistical_align,
+    symmetric_links,
+)
+from ..alignment_matrix import AlignmentMatrix, alignment_matrix
+from ..checkpoint import CARD_FILE, CONFIG_FILE, MAX_CARD_BYTES, RECIPE_FILE
+from ..checkpoint.files import read_json_object
+from ..errors import AttnvizError
 from ..figures.captions import ALIGN_HEATMAP
 from ..figures.heatmap import alignment_heatmap
+from ..locations import models_dir
 from ..translator import Translation
 from .downloads import TextFile, download_row, file_stem, show_figure
 from .inputs import beam_input, controls, sentence_input
-from .models import PickedModel, translation_or_message
+from .models import PickedModel, picked, score_cached, translation_or_message
 from .state import ALIGN, LINKS, UNIT, flag, init_from_url, one_of, to_url
 
 __all__ = ["render"]
@@ -20,6 +41,120 @@ __all__ = ["render"]
 def links_text(translation: Translation, unit: str) -> str:
     """The hard links of ``translation`` in ``unit`` as one line of "source-target" pairs."""
     return format_pharaoh(alignment_matrix(translation, unit, links=True).links) + "\n"
+
+
+@dataclass(frozen=True)
+class AlignerOverlay:
+    """The word aligner's links for one translation (word indices, source first) and the AER
+    of the attention's word links against them; or why there are none (``reason``)."""
+
+    links: list[Link]
+    aer: float | None
+    reason: str = ""
+
+
+@st.cache_resource(show_spinner=False)
+def saved_priors(name: str) -> AlignerPriors | str:
+    """The aligner priors saved with the model, read once per process; else why not."""
+    try:
+        return model_priors(models_dir() / name)
+    except AttnvizError as exc:
+        return str(exc)
+
+
+def aligner_overlay(
+    model: PickedModel, translation: Translation, attention: list[Link]
+) -> AlignerOverlay:
+    """eflomal's links of the source and its translation, with the model's priors, and the
+    AER of ``attention`` (the view's hard word links) against them."""
+    priors = saved_priors(model.name)
+    if isinstance(priors, str):
+        return AlignerOverlay([], None, priors)
+    source = " ".join(translation.source_text_words)
+    target = " ".join(translation.target_text_words)
+    try:
+        (links,) = statistical_align([(source, target)], priors).links
+    except AttnvizError as exc:
+        return AlignerOverlay([], None, str(exc))
+    aer = alignment_scores([attention], [GoldAlignment.of(links)]).aer
+    return AlignerOverlay(links, aer)
+
+
+@dataclass(frozen=True)
+class HardLinks:
+    """How the view reads hard word links off the attention: ``agree`` with ``reverse`` (a
+    target->source model in the models folder), else the model's own ``pieces`` links."""
+
+    method: str
+    reverse: str | None = None
+    guided: bool = False
+
+    @property
+    def label(self) -> str:
+        if self.reverse:
+            return f"{self.method}, with the reverse model {self.reverse}"
+        return f"{self.method}, of a guided model" if self.guided else self.method
+
+
+@st.cache_resource(show_spinner=False)
+def hard_links_of(name: str) -> HardLinks:
+    """The best hard-link method the models folder allows for the model ``name``: ``agree``
+    with the reverse model its card names (the lowest AER on the gold sets), else ``pieces``
+    (also for a model trained with guided alignment, whose own attention is trained to align)."""
+    folder = models_dir() / name
+    try:
+        card = read_json_object(folder / CARD_FILE, "model card", MAX_CARD_BYTES)
+    except AttnvizError:
+        card = {}
+    try:
+        recipe = tomllib.loads((folder / RECIPE_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        recipe = {}
+    reverse = (card.get("alignment") or {}).get("reverse_model")
+    guidance = recipe.get("guidance", {})
+    guided = isinstance(guidance, dict) and (guidance.get("weight") or 0) > 0
+    if isinstance(reverse, str) and (models_dir() / reverse / CONFIG_FILE).is_file():
+        return HardLinks(DEFAULT_SYMMETRIC_METHOD, reverse, guided)
+    return HardLinks(DEFAULT_METHOD, None, guided)
+
+
+def with_best_links(
+    drawn: AlignmentMatrix, translation: Translation, how: HardLinks
+) -> AlignmentMatrix:
+    """``drawn`` with the word links of ``how``: a reverse model's agreement replaces the
+    model's own links (pieces keep their own: agreement is between words)."""
+    if how.reverse is None or drawn.unit != "words" or not drawn.links:
+        return drawn
+    source = " ".join(translation.source_text_words)
+    target = " ".join(translation.target_text_words)
+    back = score_cached(picked(how.reverse), target, source)
+    links = symmetric_links(translation, back, source, target, how.method)
+    return replace(drawn, links=sorted_links(links))
+
+
+def in_pieces(links: list[Link], translation: Translation) -> list[Link]:
+    """Word links as the links of every piece of the one word with every piece of the other."""
+    source, target = translation.source_word_of_piece, translation.target_word_of_piece
+    return [
+        (i, j)
+        for s, t in links
+        for i, word in enumerate(source)
+        if word == s
+        for j, other in enumerate(target)
+        if other == t
+    ]
+
+
+def show_agreement(overlay: AlignerOverlay, how: HardLinks) -> None:
+    st.caption(f"Hard alignment (red squares): {how.label}.")
+    if overlay.aer is None:
+        st.caption(f"No word-aligner overlay: {overlay.reason}")
+        return
+    st.caption(
+        f"Orange dots: the {STATISTICAL_METHOD} word aligner's links. Agreement: the "
+        f"attention's hard word links have an AER of {overlay.aer:.2f} against them "
+        "(0 = the same links; attention is not alignment)."
+    )
 
 
 def render(model: PickedModel) -> None:
@@ -38,16 +173,21 @@ def render(model: PickedModel) -> None:
         return
     st.subheader("Translation")
     st.text(translation.text)  # st.text: what the model wrote is never read as Markdown/HTML
-    drawn = alignment_matrix(translation, unit, links=overlay)
-    figure = alignment_heatmap(drawn, model.name, translation.beam_size)
+    how = hard_links_of(model.name)
+    drawn = with_best_links(alignment_matrix(translation, unit, links=overlay), translation, how)
+    words = with_best_links(alignment_matrix(translation, "words", links=True), translation, how)
+    reference = aligner_overlay(model, translation, words.links)
+    dots = reference.links if unit == "words" else in_pieces(reference.links, translation)
+    figure = alignment_heatmap(drawn, model.name, translation.beam_size, dots)
     show_figure(figure, key="heatmap", caption=ALIGN_HEATMAP, tokens=[*drawn.source, *drawn.target])
+    show_agreement(reference, how)
     # Pharaoh links are word links whatever the figure shows (as `attnviz align` writes
     # them); piece links index pieces, so they go in a file of their own, named for pieces.
     files = [
         TextFile(
             "Pharaoh word links",
             file_stem(ALIGN, model.name, "words") + ".align",
-            lambda: links_text(translation, "words"),
+            lambda: format_pharaoh(words.links) + "\n",
         )
     ]
     if unit == "pieces":
@@ -64,7 +204,9 @@ def render(model: PickedModel) -> None:
         figure=figure,
         numbers=lambda: {
             "translation": translation,
-            "drawn": alignment_matrix(translation, unit, links=True),
+            "drawn": with_best_links(
+                alignment_matrix(translation, unit, links=True), translation, how
+            ),
         },
         files=files,
     )
