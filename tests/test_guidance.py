@@ -180,11 +180,8 @@ def test_links_follow_their_pairs_through_the_length_filter():
 # -- the links file of a run ---------------------------------------------------------------
 
 
-def test_a_guided_run_without_its_links_stops_with_the_contract(tmp_path):
+def test_a_guided_run_with_bad_links_stops_and_keeps_them(tmp_path):
     path = write_recipe(tmp_path, guidance="[guidance]\nweight = 1.0\n")
-    with pytest.raises(InputError, match=rf"needs .*{LINKS_FILE}.*does not exist"):
-        train(read_recipe(path))
-    assert not (tmp_path / "run").exists()
     write_gold_links(path)
     links = tmp_path / "run" / LINKS_FILE
     lines = links.read_text().splitlines()
