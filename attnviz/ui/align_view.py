@@ -67,17 +67,27 @@ def aligner_overlay(
 ) -> AlignerOverlay:
     """eflomal's links of the source and its translation, with the model's priors, and the
     AER of ``attention`` (the view's hard word links) against them."""
-    priors = saved_priors(model.name)
-    if isinstance(priors, str):
-        return AlignerOverlay([], None, priors)
     source = " ".join(translation.source_text_words)
     target = " ".join(translation.target_text_words)
+    links = sentence_links(model.name, source, target)
+    if isinstance(links, str):
+        return AlignerOverlay([], None, links)
+    aer = alignment_scores([attention], [GoldAlignment.of(links)]).aer
+    return AlignerOverlay(links, aer)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def sentence_links(name: str, source: str, target: str) -> list[Link] | str:
+    """eflomal's links of one pair with the model's priors, else why there are none. Cached:
+    eflomal's sampler is not seeded, and a rerun (a toggle, a step) must not move the dots."""
+    priors = saved_priors(name)
+    if isinstance(priors, str):
+        return priors
     try:
         (links,) = statistical_align([(source, target)], priors).links
     except AttnvizError as exc:
-        return AlignerOverlay([], None, str(exc))
-    aer = alignment_scores([attention], [GoldAlignment.of(links)]).aer
-    return AlignerOverlay(links, aer)
+        return str(exc)
+    return sorted(links)
 
 
 @dataclass(frozen=True)
