@@ -18,7 +18,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from .model import AttentionRNN, Encoded
+from .model import AttentionRNN, Encoded, select_state
 from .search import BeamResult, SearchResult, StepTrace, _Beam, _traces
 
 __all__ = [
@@ -107,12 +107,12 @@ def _greedy(
     cfg = model.config
     k = min(top_k, cfg.vocab_size)
     encoded = encode_batch(model, sources)
-    hidden, rows = encoded.hidden, encoded
+    state, rows = encoded.state, encoded
     live = list(range(len(sources)))  # the sentence of each row
     steps: list[list[StepTrace]] = [[] for _ in sources]
     prev = torch.full((len(sources),), cfg.bos_id, dtype=torch.long)
     for _ in range(max_len or cfg.max_tgt_len):
-        out = model.decode_step(prev, hidden, rows)
+        out = model.decode_step(prev, state, rows)
         traces = _traces(out, k)
         top_ids, top_lp = traces[3], traces[4]
         keep = []
@@ -126,7 +126,7 @@ def _greedy(
         if not keep:
             break
         index = torch.tensor(keep)
-        hidden, prev = out.hidden[index], torch.from_numpy(top_ids[keep, 0])
+        state, prev = select_state(out.state, index), torch.from_numpy(top_ids[keep, 0])
         if len(keep) < len(live):
             rows, live = rows.select(index), [live[r] for r in keep]
     return [_result(s, cfg.eos_id) for s in steps]
@@ -168,16 +168,16 @@ def _forced(
     cfg = model.config
     k = min(top_k, cfg.vocab_size)
     encoded = encode_batch(model, sources)
-    hidden, rows = encoded.hidden, encoded
+    rows = encoded
     live = [i for i, target in enumerate(targets) if target]  # the sentence of each row
     if len(live) < len(sources):
-        index = torch.tensor(live, dtype=torch.long)
-        hidden, rows = hidden[index], rows.select(index)
+        rows = rows.select(torch.tensor(live, dtype=torch.long))
+    state = rows.state
     steps: list[list[StepTrace]] = [[] for _ in sources]
     prev = torch.full((len(live),), cfg.bos_id, dtype=torch.long)
     t = 0
     while live:
-        out = model.decode_step(prev, hidden, rows)
+        out = model.decode_step(prev, state, rows)
         traces = _traces(out, k)
         tokens = torch.tensor([int(targets[s][t]) for s in live])
         logprobs = out.logprobs.gather(1, tokens[:, None])[:, 0].tolist()
@@ -193,7 +193,7 @@ def _forced(
         if not keep:
             break
         index = torch.tensor(keep)
-        hidden, prev = out.hidden[index], tokens[index]
+        state, prev = select_state(out.state, index), tokens[index]
         if len(keep) < len(live):
             rows, live = rows.select(index), [live[r] for r in keep]
     return [_result(s, cfg.eos_id) for s in steps]
@@ -234,10 +234,10 @@ def _beams(
     beams = [_Beam(beam_size, cfg.eos_id, k_trace) for _ in sources]
     active = list(range(len(sources)))  # sentences still searching, in row order
     row_sentence = active  # the sentence of each row
-    hidden, rows = encoded.hidden, encoded
+    state, rows = encoded.state, encoded
     for t in range(max(max_len or cfg.max_tgt_len, 1)):
         prev = torch.tensor([token for s in active for token in beams[s].last_tokens(cfg.bos_id)])
-        out = model.decode_step(prev, hidden, rows)
+        out = model.decode_step(prev, state, rows)
         attention, energies, context, top_ids, top_lp = _traces(out, k_ranked)
         next_rows, still, start = [], [], 0
         for sentence in active:
@@ -260,7 +260,7 @@ def _beams(
         if not still:
             break
         active = still
-        hidden = out.hidden[torch.tensor(next_rows)]
+        state = select_state(out.state, torch.tensor(next_rows))
         # Keys are copied only when a sentence's share of the rows changes (rarely: a beam
         # keeps beam_size rows until it ends).
         new_row_sentence = [s for s in active for _ in beams[s].live]

@@ -14,7 +14,7 @@ from enum import StrEnum
 import numpy as np
 import torch
 
-from .model import AttentionRNN, Encoded, StepOutput
+from .model import AttentionRNN, Encoded, StepOutput, select_state
 
 __all__ = [
     "BeamResult",
@@ -140,12 +140,12 @@ def forced_decode(
 ) -> SearchResult:
     """Score a given target (``tgt_ids`` should end with EOS) token by token."""
     encoded = _encode_one(model, src_ids)
-    hidden = encoded.hidden
+    state = encoded.state
     prev = torch.tensor([model.config.bos_id])
     steps, total = [], 0.0
     k = min(top_k, model.config.vocab_size)
     for token in tgt_ids:
-        out = model.decode_step(prev, hidden, encoded)
+        out = model.decode_step(prev, state, encoded)
         attention, energies, context, top_ids, top_lp = _traces(out, k)
         logprob = float(out.logprobs[0, token])
         total += logprob
@@ -154,7 +154,7 @@ def forced_decode(
                 int(token), logprob, attention[0], energies[0], context[0], top_ids[0], top_lp[0]
             )
         )
-        hidden = out.hidden
+        state = out.state
         prev = torch.tensor([int(token)])
     finished = bool(tgt_ids) and tgt_ids[-1] == model.config.eos_id
     return SearchResult(list(tgt_ids), total, total, finished, steps)
@@ -168,12 +168,12 @@ def greedy_search(
     cfg = model.config
     max_len = max_len or cfg.max_tgt_len
     encoded = _encode_one(model, src_ids)
-    hidden = encoded.hidden
+    state = encoded.state
     prev = torch.tensor([cfg.bos_id])
     steps, tokens, total = [], [], 0.0
     k = min(top_k, cfg.vocab_size)
     for _ in range(max_len):
-        out = model.decode_step(prev, hidden, encoded)
+        out = model.decode_step(prev, state, encoded)
         attention, energies, context, top_ids, top_lp = _traces(out, k)
         token, logprob = int(top_ids[0, 0]), float(top_lp[0, 0])
         steps.append(
@@ -183,7 +183,7 @@ def greedy_search(
         total += logprob
         if token == cfg.eos_id:
             break
-        hidden, prev = out.hidden, torch.tensor([token])
+        state, prev = out.state, torch.tensor([token])
     finished = tokens[-1] == cfg.eos_id
     return SearchResult(tokens, total, total, finished, steps)
 
@@ -321,13 +321,13 @@ def beam_search(
     encoded = _encode_one(model, src_ids).select(torch.zeros(beam_size, dtype=torch.long))
     k_trace = min(max(top_k, 1), cfg.vocab_size)
     beam = _Beam(beam_size, cfg.eos_id, k_trace, prefix)
-    hidden = encoded.hidden[:1]
+    state = encoded.first(1).state
     for t in range(max_len):
         prev = torch.tensor(beam.last_tokens(cfg.bos_id))
-        out = model.decode_step(prev, hidden, encoded.first(len(beam.live)))
+        out = model.decode_step(prev, state, encoded.first(len(beam.live)))
         traces = _traces(out, max(k_trace, min(beam_size, cfg.vocab_size)))
         next_rows = beam.advance(t, out.logprobs, traces)
         if beam.done:
             break
-        hidden = out.hidden[torch.tensor(next_rows)]
+        state = select_state(out.state, torch.tensor(next_rows))
     return beam.result(alpha)

@@ -45,6 +45,7 @@ MAX_CONFIG_SIZES = {
     "attn_dim": 16384,
     "heads": 256,
     "enc_layers": 16,
+    "dec_layers": 16,
     "max_src_len": 4096,
     "max_tgt_len": 4096,
 }
