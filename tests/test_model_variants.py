@@ -125,21 +125,21 @@ def test_searches_agree(variant):
     for one, batched in zip(
         [greedy_search(model, s) for s in SOURCES],
         greedy_search_batch(model, SOURCES),
-        strict=False,
+        strict=True,
     ):
         assert batched.tokens == one.tokens
         np.testing.assert_allclose(batched.attention, one.attention, atol=1e-5)
     beams = [beam_search(model, s, beam_size=4) for s in SOURCES]
-    for one, batched in zip(beams, beam_search_batch(model, SOURCES, beam_size=4), strict=False):
+    for one, batched in zip(beams, beam_search_batch(model, SOURCES, beam_size=4), strict=True):
         assert [h.tokens for h in batched.hypotheses] == [h.tokens for h in one.hypotheses]
         assert [(n.parent, n.token, n.status) for n in batched.tree] == [
             (n.parent, n.token, n.status) for n in one.tree
         ]
     targets = [b.hypotheses[0].tokens for b in beams]
     for one, batched in zip(
-        [forced_decode(model, s, t) for s, t in zip(SOURCES, targets, strict=False)],
+        [forced_decode(model, s, t) for s, t in zip(SOURCES, targets, strict=True)],
         forced_decode_batch(model, SOURCES, targets),
-        strict=False,
+        strict=True,
     ):
         assert batched.logprob == pytest.approx(one.logprob, abs=1e-4)
 
@@ -180,7 +180,7 @@ def test_lstm_luong_input_feeding_two_layers_through_every_search():
     twice = encoded.select(torch.tensor([0, 0]))
     assert all(t.shape[0] == 2 for t in twice.state)
     swapped = select_state(out.state, torch.tensor([0]))
-    assert all(torch.equal(a, b) for a, b in zip(swapped, out.state, strict=False))
+    assert all(torch.equal(a, b) for a, b in zip(swapped, out.state, strict=True))
 
 
 def test_luong_step_matches_numpy_by_hand():
