@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import CheckpointError
 from ..model import ModelConfig
+from ..search import DecodingConfig
 from ..tokenize import SPECIAL_IDS, Tokenizer
 from .files import (
     CONFIG_FILE,
@@ -30,6 +31,7 @@ __all__ = [
     "MAX_TOKENIZER_BYTES",
     "load_tokenizer",
     "read_config",
+    "read_decoding",
     "tokenizer_path",
     "write_config",
 ]
@@ -49,21 +51,24 @@ MAX_CONFIG_SIZES = {
     "max_src_len": 4096,
     "max_tgt_len": 4096,
 }
-_CONFIG_KEYS = {"format_version", "name", "model", "tokenizer"}
+_CONFIG_KEYS = {"format_version", "name", "model", "tokenizer", "decoding"}
 _TOKENIZER_KEYS = {"source", "target"}
 
 
-def write_config(folder: Path, config: ModelConfig, name: str) -> None:
-    """Write ``folder/config.json`` atomically; the tokenizer is the folder's spm.model."""
-    write_json_atomic(
-        folder / CONFIG_FILE,
-        {
-            "format_version": FORMAT_VERSION,
-            "name": name,
-            "model": config.to_dict(),
-            "tokenizer": {"source": TOKENIZER_FILE, "target": TOKENIZER_FILE},
-        },
-    )
+def write_config(
+    folder: Path, config: ModelConfig, name: str, decoding: DecodingConfig | None = None
+) -> None:
+    """Write ``folder/config.json`` atomically; the tokenizer is the folder's spm.model. The
+    "decoding" section is written only when ``decoding`` is given."""
+    data = {
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "model": config.to_dict(),
+        "tokenizer": {"source": TOKENIZER_FILE, "target": TOKENIZER_FILE},
+    }
+    if decoding is not None:
+        data["decoding"] = decoding.to_dict()
+    write_json_atomic(folder / CONFIG_FILE, data)
 
 
 def _check_field_types(data: dict[str, Any], path: Path) -> None:
@@ -129,6 +134,14 @@ def _model_config(model: Any, path: Path) -> ModelConfig:
     return config
 
 
+def read_decoding(raw: dict[str, Any], path: Path) -> DecodingConfig:
+    """The config's optional "decoding" section (absent: attnviz's own defaults)."""
+    try:
+        return DecodingConfig.from_dict(raw.get("decoding", {}))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: invalid decoding settings: {exc}") from None
+
+
 def read_config(path: str | Path) -> tuple[ModelConfig, dict[str, Any]]:
     """Read and validate ``config.json`` (``path`` is the file or its checkpoint folder).
 
@@ -150,6 +163,7 @@ def read_config(path: str | Path) -> tuple[ModelConfig, dict[str, Any]]:
     if "name" in raw and not isinstance(raw["name"], str):
         raise CheckpointError(f"{path}: name must be a string, got {raw['name']!r}")
     config = _model_config(raw.get("model"), path)
+    read_decoding(raw, path)
     tok = raw.get("tokenizer")
     if (
         not isinstance(tok, dict)

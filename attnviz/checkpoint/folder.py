@@ -3,14 +3,15 @@ reads and validates one into a :class:`Checkpoint`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError
 from ..model import AttentionRNN, ModelConfig
+from ..search import DecodingConfig
 from ..tokenize import Tokenizer
-from .config import load_tokenizer, read_config, write_config
+from .config import load_tokenizer, read_config, read_decoding, write_config
 from .files import (
     CARD_FILE,
     CONFIG_FILE,
@@ -46,6 +47,7 @@ class Checkpoint:
     recipe: str | None
     history_path: Path | None
     snapshots: list[str]  # labels of snapshots/<label>.safetensors, sorted naturally
+    decoding: DecodingConfig = field(default_factory=DecodingConfig)  # config.json "decoding"
 
 
 def save_checkpoint(
@@ -141,4 +143,5 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         recipe=_read_recipe(folder / RECIPE_FILE),
         history_path=history if history.is_file() else None,
         snapshots=snapshot_labels(folder),
+        decoding=read_decoding(raw, config_path),
     )
