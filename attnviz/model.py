@@ -143,10 +143,13 @@ class ModelConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.src_vocab_size is not None and (
-            not isinstance(self.src_vocab_size, int) or self.src_vocab_size < 1
+            not isinstance(self.src_vocab_size, int)
+            or isinstance(self.src_vocab_size, bool)
+            or not max(self.pad_id, self.eos_id) < self.src_vocab_size
         ):
             raise ValueError(
-                f"src_vocab_size must be a positive integer or null, got {self.src_vocab_size!r}"
+                "src_vocab_size must be null or an integer above pad_id and eos_id (the source "
+                f"uses them), got {self.src_vocab_size!r}"
             )
         if self.scorer == "multihead" and self.dec_hidden % self.heads:
             raise ValueError(f"heads={self.heads} must divide dec_hidden={self.dec_hidden}")

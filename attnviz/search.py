@@ -146,8 +146,9 @@ class DecodingConfig:
                     Joey NMT: a = 1.5, b = 0; OpenNMT-py: a = max_length_ratio, b = 5
     beam_stop:      "attnviz": EOS among the best beam_size proposals finishes a hypothesis,
                     the best beam_size others go on, the search ends with beam_size finished;
-                    "joey": Joey NMT 2.3's beam_search (see :class:`_Beam`); "onmt":
-                    OpenNMT-py 3.5's BeamSearch with n_best 1 (see :class:`_Beam`)
+                    "joey": Joey NMT 2.3's beam_search (see :class:`_Beam`), and greedy and
+                    beam search never pick BOS or PAD, nor EOS first (:func:`forbid_tokens`);
+                    "onmt": OpenNMT-py 3.5's BeamSearch with n_best 1 (see :class:`_Beam`)
     beam_size:      the beam size used when the caller gives none
     """
 

@@ -314,7 +314,7 @@ class Translator:
         """Translate ``text``. ``beam_size=1`` is greedy search. ``prefix`` (text or pieces)
         forces the start of the translation and lets the model continue from there.
         ``beam_size``, ``max_len`` and ``alpha`` None: the translator's ``decoding`` defaults."""
-        beam_size = beam_size or self.decoding.beam_size
+        beam_size = self.decoding.beam_size if beam_size is None else beam_size
         _check_search(beam_size, n_best, top_k, max_len)
         src_ids, truncated = self.source_ids(text, strict)
         if isinstance(prefix, str):
@@ -356,7 +356,7 @@ class Translator:
 
         An unusable text raises :class:`InputError` naming its index; nothing is decoded then.
         """
-        beam_size = beam_size or self.decoding.beam_size
+        beam_size = self.decoding.beam_size if beam_size is None else beam_size
         _check_search(beam_size, n_best, top_k, max_len)
         _check_batch_size(batch_size)
         sources = [self._indexed(i, self.source_ids, text, strict) for i, text in enumerate(texts)]
