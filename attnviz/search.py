@@ -140,7 +140,8 @@ class DecodingConfig:
     length_penalty: "length_norm" (logprob / len ** alpha; OpenNMT-py "avg"), "gnmt"
                     (logprob / ((5 + len) / 6) ** alpha, Wu et al. 2016; Joey NMT, OpenNMT-py
                     "wu") or "none"
-    alpha:          the penalty's exponent (>= 0; Joey's "beam_alpha -1" is "none")
+    alpha:          the penalty's exponent (Joey NMT's beam_alpha <= 0 means no penalty:
+                    length_penalty "none")
     max_len_a/_b:   output length limit floor(a * src_len + b) (src_len: the source ids the
                     model reads), never over the model's max_tgt_len; None: max_tgt_len only.
                     Joey NMT: a = 1.5, b = 0; OpenNMT-py: a = max_length_ratio, b = 5
@@ -169,8 +170,8 @@ class DecodingConfig:
             raise ValueError(
                 f"beam_stop must be one of {', '.join(BEAM_STOPS)}, got {self.beam_stop!r}"
             )
-        if not _is_number(self.alpha) or not 0 <= self.alpha <= 10:
-            raise ValueError(f"alpha must be a number in [0, 10], got {self.alpha!r}")
+        if not _is_number(self.alpha):
+            raise ValueError(f"alpha must be a finite number, got {self.alpha!r}")
         if self.max_len_a is not None and (
             not _is_number(self.max_len_a) or not 0 <= self.max_len_a <= 100
         ):

@@ -228,8 +228,8 @@ def test_length_penalties_and_the_length_limit():
     assert onmt.max_len(config, 100) == 40
     with pytest.raises(ValueError, match="beam_stop must be one of attnviz, joey, onmt"):
         DecodingConfig(beam_stop="fairseq")
-    with pytest.raises(ValueError, match="alpha"):
-        DecodingConfig(alpha=-1)
+    with pytest.raises(ValueError, match="alpha must be a finite number"):
+        DecodingConfig(alpha=float("nan"))
 
 
 def test_the_length_rule_limits_each_sentence_of_a_batch():
