@@ -24,7 +24,7 @@ from torch import Tensor
 
 from .align import word_attention
 from .errors import InputError
-from .model import AttentionRNN, Encoded
+from .model import AttentionRNN, Encoded, State, cat_states
 from .tokenize import group_words, without_eos
 from .translator import Decoded, Score, Translator
 
@@ -170,12 +170,12 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 class _Forced:
     """A teacher-forced pass over one sentence pair (T target tokens, "</s>" included).
 
-    logprobs: (T, vocab); hidden: (T, dec_hidden) the state s_{t-1} each step started from;
+    logprobs: (T, vocab); state: the decoder state each step started from, T rows;
     prev: (T,) the token fed at each step; weights: (T, heads, src_len)
     """
 
     logprobs: Tensor
-    hidden: Tensor
+    state: State
     prev: Tensor
     weights: Tensor
 
@@ -183,15 +183,15 @@ class _Forced:
 def _forced(model: AttentionRNN, encoded: Encoded, tgt_ids: Sequence[int]) -> _Forced:
     """Teacher-forced pass over ``tgt_ids`` (ending with "</s>") for one encoded source."""
     prev = torch.tensor([model.config.bos_id, *tgt_ids[:-1]])
-    hidden = encoded.hidden
+    state = encoded.state
     logprobs, states, weights = [], [], []
     for t in range(len(tgt_ids)):
-        states.append(hidden)
-        step = model.decode_step(prev[t : t + 1], hidden, encoded)
-        hidden = step.hidden
+        states.append(state)
+        step = model.decode_step(prev[t : t + 1], state, encoded)
+        state = step.state
         logprobs.append(step.logprobs)
         weights.append(step.attention)
-    return _Forced(torch.cat(logprobs), torch.cat(states), prev, torch.cat(weights))
+    return _Forced(torch.cat(logprobs), cat_states(states), prev, torch.cat(weights))
 
 
 def _ids(
@@ -230,7 +230,7 @@ def attribution(translator: Translator, source: str, target: str | Sequence[str]
     model = translator.model
     src_ids, tgt_ids = _ids(translator, source, target)
     with torch.enable_grad():
-        embedded = model.embed(torch.tensor([src_ids])).detach().requires_grad_(True)
+        embedded = model.source_embedding(torch.tensor([src_ids])).detach().requires_grad_(True)
         encoded = model.encode_embedded(embedded, torch.tensor([len(src_ids)]))
         forced = _forced(model, encoded, tgt_ids)
         chosen = forced.logprobs[torch.arange(len(tgt_ids)), torch.tensor(tgt_ids)]
@@ -297,7 +297,7 @@ def knock_out(translator: Translator, source: str, target: str | Sequence[str]) 
         knocked = forced.weights * keep[:, None, :]
         knocked = knocked / knocked.sum(dim=-1, keepdim=True)
         repeated = encoded.select(torch.zeros(steps, dtype=torch.long))
-        logprobs = model.decode_step(forced.prev, forced.hidden, repeated, knocked).logprobs
+        logprobs = model.decode_step(forced.prev, forced.state, repeated, knocked).logprobs
     chosen = torch.tensor(tgt_ids)
     rows = torch.arange(steps)
     return KnockOut(

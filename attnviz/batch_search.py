@@ -18,8 +18,17 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from .model import AttentionRNN, Encoded
-from .search import BeamResult, SearchResult, StepTrace, _Beam, _traces
+from .model import AttentionRNN, Encoded, select_state
+from .search import (
+    BeamResult,
+    DecodingConfig,
+    SearchResult,
+    StepTrace,
+    _Beam,
+    _traces,
+    _with_alpha,
+    forbid_tokens,
+)
 
 __all__ = [
     "BATCH_SIZE",
@@ -92,27 +101,36 @@ def greedy_search_batch(
     top_k: int = 5,
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
+    decoding: DecodingConfig | None = None,
 ) -> list[SearchResult]:
     """:func:`attnviz.search.greedy_search` of every source, in input order."""
+    decoding = decoding or DecodingConfig()
 
     def decode(chunk: list[int]) -> list[SearchResult]:
-        return _greedy(model, [sources[i] for i in chunk], max_len, top_k)
+        return _greedy(model, [sources[i] for i in chunk], max_len, top_k, decoding)
 
     return _by_length(sources, batch_size, decode, progress)
 
 
 def _greedy(
-    model: AttentionRNN, sources: list[Sequence[int]], max_len: int | None, top_k: int
+    model: AttentionRNN,
+    sources: list[Sequence[int]],
+    max_len: int | None,
+    top_k: int,
+    decoding: DecodingConfig,
 ) -> list[SearchResult]:
     cfg = model.config
     k = min(top_k, cfg.vocab_size)
+    limits = [max_len or decoding.max_len(cfg, len(src)) for src in sources]
     encoded = encode_batch(model, sources)
-    hidden, rows = encoded.hidden, encoded
+    state, rows = encoded.state, encoded
     live = list(range(len(sources)))  # the sentence of each row
     steps: list[list[StepTrace]] = [[] for _ in sources]
     prev = torch.full((len(sources),), cfg.bos_id, dtype=torch.long)
-    for _ in range(max_len or cfg.max_tgt_len):
-        out = model.decode_step(prev, hidden, rows)
+    for t in range(max(limits)):
+        out = model.decode_step(prev, state, rows)
+        if decoding.beam_stop == "joey":
+            out = out._replace(logprobs=forbid_tokens(out.logprobs, t, "joey", cfg))
         traces = _traces(out, k)
         top_ids, top_lp = traces[3], traces[4]
         keep = []
@@ -121,12 +139,12 @@ def _greedy(
             steps[sentence].append(
                 _row_trace(traces, row, len(sources[sentence]), token, float(top_lp[row, 0]))
             )
-            if token != cfg.eos_id:
+            if token != cfg.eos_id and t + 1 < limits[sentence]:
                 keep.append(row)
         if not keep:
             break
         index = torch.tensor(keep)
-        hidden, prev = out.hidden[index], torch.from_numpy(top_ids[keep, 0])
+        state, prev = select_state(out.state, index), torch.from_numpy(top_ids[keep, 0])
         if len(keep) < len(live):
             rows, live = rows.select(index), [live[r] for r in keep]
     return [_result(s, cfg.eos_id) for s in steps]
@@ -168,16 +186,16 @@ def _forced(
     cfg = model.config
     k = min(top_k, cfg.vocab_size)
     encoded = encode_batch(model, sources)
-    hidden, rows = encoded.hidden, encoded
+    rows = encoded
     live = [i for i, target in enumerate(targets) if target]  # the sentence of each row
     if len(live) < len(sources):
-        index = torch.tensor(live, dtype=torch.long)
-        hidden, rows = hidden[index], rows.select(index)
+        rows = rows.select(torch.tensor(live, dtype=torch.long))
+    state = rows.state
     steps: list[list[StepTrace]] = [[] for _ in sources]
     prev = torch.full((len(live),), cfg.bos_id, dtype=torch.long)
     t = 0
     while live:
-        out = model.decode_step(prev, hidden, rows)
+        out = model.decode_step(prev, state, rows)
         traces = _traces(out, k)
         tokens = torch.tensor([int(targets[s][t]) for s in live])
         logprobs = out.logprobs.gather(1, tokens[:, None])[:, 0].tolist()
@@ -193,7 +211,7 @@ def _forced(
         if not keep:
             break
         index = torch.tensor(keep)
-        hidden, prev = out.hidden[index], tokens[index]
+        state, prev = select_state(out.state, index), tokens[index]
         if len(keep) < len(live):
             rows, live = rows.select(index), [live[r] for r in keep]
     return [_result(s, cfg.eos_id) for s in steps]
@@ -206,15 +224,17 @@ def beam_search_batch(
     beam_size: int = 5,
     max_len: int | None = None,
     top_k: int = 5,
-    alpha: float = 1.0,
+    alpha: float | None = None,
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
+    decoding: DecodingConfig | None = None,
 ) -> list[BeamResult]:
     """:func:`attnviz.search.beam_search` (without a prefix) of every source, in input order;
     the beams of a batch's sentences share each decoding step."""
+    decoding = _with_alpha(decoding, alpha)
 
     def decode(chunk: list[int]) -> list[BeamResult]:
-        return _beams(model, [sources[i] for i in chunk], beam_size, max_len, top_k, alpha)
+        return _beams(model, [sources[i] for i in chunk], beam_size, max_len, top_k, decoding)
 
     return _by_length(sources, batch_size, decode, progress)
 
@@ -225,19 +245,22 @@ def _beams(
     beam_size: int,
     max_len: int | None,
     top_k: int,
-    alpha: float,
+    decoding: DecodingConfig,
 ) -> list[BeamResult]:
     cfg = model.config
     k_trace = min(max(top_k, 1), cfg.vocab_size)
     k_ranked = max(k_trace, min(beam_size, cfg.vocab_size))
     encoded = encode_batch(model, sources)
-    beams = [_Beam(beam_size, cfg.eos_id, k_trace) for _ in sources]
+    limits = [max_len or decoding.max_len(cfg, len(src)) for src in sources]
+    beams = [_Beam(beam_size, cfg.eos_id, k_trace, (), decoding, limit) for limit in limits]
     active = list(range(len(sources)))  # sentences still searching, in row order
     row_sentence = active  # the sentence of each row
-    hidden, rows = encoded.hidden, encoded
-    for t in range(max(max_len or cfg.max_tgt_len, 1)):
+    state, rows = encoded.state, encoded
+    for t in range(max(limits)):
         prev = torch.tensor([token for s in active for token in beams[s].last_tokens(cfg.bos_id)])
-        out = model.decode_step(prev, hidden, rows)
+        out = model.decode_step(prev, state, rows)
+        if decoding.beam_stop == "joey":
+            out = out._replace(logprobs=forbid_tokens(out.logprobs, t, "joey", cfg))
         attention, energies, context, top_ids, top_lp = _traces(out, k_ranked)
         next_rows, still, start = [], [], 0
         for sentence in active:
@@ -260,11 +283,11 @@ def _beams(
         if not still:
             break
         active = still
-        hidden = out.hidden[torch.tensor(next_rows)]
+        state = select_state(out.state, torch.tensor(next_rows))
         # Keys are copied only when a sentence's share of the rows changes (rarely: a beam
         # keeps beam_size rows until it ends).
         new_row_sentence = [s for s in active for _ in beams[s].live]
         if new_row_sentence != row_sentence:
             row_sentence = new_row_sentence
             rows = encoded.select(torch.tensor(row_sentence))
-    return [beam.result(alpha) for beam in beams]
+    return [beam.result() for beam in beams]

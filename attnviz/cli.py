@@ -283,13 +283,17 @@ def _translation_records(
 
 def cmd_translate(args: argparse.Namespace) -> int:
     """Translate source lines (stdin or ``-i FILE``), one output record per line."""
-    if args.n_best > args.beam:
+    if args.beam is not None and args.n_best > args.beam:
         _error(f"--n-best {args.n_best} needs --beam of at least {args.n_best}")
         return 2
     try:
         translator = _load(args.model)
     except AttnvizError as exc:
         _error(str(exc))
+        return 2
+    args.beam = args.beam or translator.decoding.beam_size
+    if args.n_best > args.beam:
+        _error(f"--n-best {args.n_best} needs --beam of at least {args.n_best}")
         return 2
     return _records_of_input(
         args.input, args.batch_size, lambda chunk: _translation_records(translator, chunk, args)
@@ -732,9 +736,9 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument(
         "--beam",
         type=_positive_int,
-        default=5,
+        default=None,
         metavar="N",
-        help="beam size; 1 is greedy (default 5)",
+        help="beam size; 1 is greedy (default: the model's decoding beam_size, else 5)",
     )
     translate.add_argument(
         "--n-best",
@@ -769,7 +773,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("-m", "--model", help=MODEL_HELP)
     evaluate.add_argument("--src", required=True, metavar="FILE", help="source lines")
     evaluate.add_argument("--ref", required=True, metavar="FILE", help="reference lines")
-    evaluate.add_argument("--beam", type=_positive_int, default=5, metavar="N")
+    evaluate.add_argument(
+        "--beam",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="beam size (default: the model's decoding beam_size, else 5)",
+    )
     evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
     _add_batch_size(evaluate, "sentences")
     evaluate.set_defaults(func=cmd_eval)

@@ -57,12 +57,13 @@ def corpus_quality(hypotheses: Sequence[str], references: Sequence[str]) -> Qual
 def translate_all(
     translator: Translator,
     sources: Sequence[str],
-    beam_size: int,
+    beam_size: int | None,
     progress: Callable[[int], None] | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> list[str]:
     """Best translation of every source, decoded in batches (traces are computed and
-    dropped); ``progress`` gets the size of each batch done."""
+    dropped); ``beam_size`` None: the translator's default; ``progress`` gets the size of
+    each batch done."""
     outputs: list[str] = []
     # Read ahead a few batches at a time, so only their traces are held at once.
     step = batch_size * READ_AHEAD_BATCHES

@@ -10,6 +10,7 @@ with the same weights, which yields the values the search used.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -117,6 +118,8 @@ class StepExplanation:
     weighted_sum: (dim,) Σ_j α_j m_j (multi-head: each head's sum over its own columns)
     context:      (dim,) the context vector c_t as recorded; equals ``weighted_sum`` except for
                   multi-head, where it is W_o times it
+    decoder_order: "bahdanau": the query is the previous state s_{t-1}; "luong": it is the
+                  new top-layer state h_t, computed before attending (Joey NMT, OpenNMT-py)
     """
 
     scorer: str
@@ -128,14 +131,28 @@ class StepExplanation:
     values: np.ndarray
     weighted_sum: np.ndarray
     context: np.ndarray
+    decoder_order: str = "bahdanau"
 
     @property
     def heads(self) -> int:
         return self.energies.shape[0]
 
     @property
+    def query(self) -> str:
+        """The query's symbol (LaTeX): s_{t-1} in Bahdanau order, h_t in Luong order."""
+        return "h_t" if self.decoder_order == "luong" else "s_{t-1}"
+
+    @property
     def formula(self) -> ScorerFormula:
-        return SCORER_FORMULAS[self.scorer]
+        """The scorer's formula, written with this model's query."""
+        formula = SCORER_FORMULAS[self.scorer]
+        if self.decoder_order != "luong":
+            return formula
+        return dataclasses.replace(
+            formula,
+            score_latex=formula.score_latex.replace("s_{t-1}", "h_t"),
+            score_text=formula.score_text.replace("s_{t-1}", "h_t"),
+        )
 
     @property
     def contributions(self) -> np.ndarray:
@@ -187,6 +204,7 @@ def explain_step(
         values=values,
         weighted_sum=weighted_sum(weights, values),
         context=np.asarray(step.context, dtype=np.float64),
+        decoder_order=translator.config.decoder_order,
     )
 
 

@@ -27,6 +27,7 @@ from .errors import InputError
 from .model import AttentionRNN
 from .search import (
     BeamResult,
+    DecodingConfig,
     NodeStatus,
     SearchResult,
     TreeNode,
@@ -234,7 +235,9 @@ class Translator:
     ``tokenizer``: the source side's, and the target side's too unless ``target_tokenizer``
     is given (attnviz's own models have one joint tokenizer).
     ``threads``: torch threads for decoding (default 1, the fastest on a shared machine;
-    None uses whatever the caller set with ``torch.set_num_threads``).
+    None uses whatever the caller set with ``torch.set_num_threads``). ``decoding``: the
+    beam size, length penalty, length limit and beam rule used when a call gives none (the
+    checkpoint's "decoding" section; default attnviz's own).
     """
 
     def __init__(
@@ -244,8 +247,10 @@ class Translator:
         name: str = "model",
         threads: int | None = 1,
         target_tokenizer: Tokenizer | None = None,
+        decoding: DecodingConfig | None = None,
     ) -> None:
         self.model = model.freeze()
+        self.decoding = decoding or DecodingConfig()
         self.source_tokenizer = tokenizer
         self.target_tokenizer = target_tokenizer if target_tokenizer is not None else tokenizer
         self.name = name
@@ -260,6 +265,7 @@ class Translator:
             checkpoint.source_tokenizer,
             checkpoint.name,
             target_tokenizer=checkpoint.target_tokenizer,
+            decoding=checkpoint.decoding,
         )
         translator.checkpoint = checkpoint
         return translator
@@ -267,18 +273,20 @@ class Translator:
     # -- input ---------------------------------------------------------------------------
 
     def source_ids(self, text: str, strict: bool = False) -> tuple[list[int], bool]:
-        """Token ids of ``text`` plus EOS, cut to the model's limit; and whether it was cut."""
+        """Token ids of ``text`` plus EOS (unless the model reads sources without it, as
+        OpenNMT-py's do), cut to the model's limit; and whether it was cut."""
         if not isinstance(text, str) or not normalize_text(text):
             raise InputError("the source text is empty: type a sentence to translate")
         ids = self.source_tokenizer.encode(text)
-        limit = self.config.max_src_len - 1
+        eos = [self.config.eos_id] if self.config.source_eos else []
+        limit = self.config.max_src_len - len(eos)
         truncated = len(ids) > limit
         if truncated and strict:
             raise InputError(
                 f"the source has {len(ids)} pieces, more than this model's limit of {limit}; "
                 "shorten it or allow truncation"
             )
-        return ids[:limit] + [self.config.eos_id], truncated
+        return ids[:limit] + eos, truncated
 
     def target_ids(self, target: str | Sequence[str], add_eos: bool = True) -> list[int]:
         """Ids of a target given as text or as a list of pieces."""
@@ -296,16 +304,18 @@ class Translator:
     def translate(
         self,
         text: str,
-        beam_size: int = 5,
+        beam_size: int | None = None,
         n_best: int = 1,
         top_k: int = 5,
         max_len: int | None = None,
-        alpha: float = 1.0,
+        alpha: float | None = None,
         prefix: str | Sequence[str] | None = None,
         strict: bool = False,
     ) -> Translation:
         """Translate ``text``. ``beam_size=1`` is greedy search. ``prefix`` (text or pieces)
-        forces the start of the translation and lets the model continue from there."""
+        forces the start of the translation and lets the model continue from there.
+        ``beam_size``, ``max_len`` and ``alpha`` None: the translator's ``decoding`` defaults."""
+        beam_size = self.decoding.beam_size if beam_size is None else beam_size
         _check_search(beam_size, n_best, top_k, max_len)
         src_ids, truncated = self.source_ids(text, strict)
         if isinstance(prefix, str):
@@ -313,21 +323,30 @@ class Translator:
         prefix_ids = self.target_ids(prefix, add_eos=False) if prefix else []
         with torch_threads(self.threads):
             if beam_size == 1 and not prefix_ids:
-                beam = BeamResult([greedy_search(self.model, src_ids, max_len, top_k)])
+                beam = BeamResult(
+                    [greedy_search(self.model, src_ids, max_len, top_k, self.decoding)]
+                )
             else:
                 beam = beam_search(
-                    self.model, src_ids, beam_size, max_len, top_k, alpha, prefix_ids
+                    self.model,
+                    src_ids,
+                    beam_size,
+                    max_len,
+                    top_k,
+                    alpha,
+                    prefix_ids,
+                    self.decoding,
                 )
         return self._translation(text, src_ids, truncated, beam, beam_size, n_best)
 
     def translate_batch(
         self,
         texts: Sequence[str],
-        beam_size: int = 5,
+        beam_size: int | None = None,
         n_best: int = 1,
         top_k: int = 5,
         max_len: int | None = None,
-        alpha: float = 1.0,
+        alpha: float | None = None,
         strict: bool = False,
         batch_size: int = BATCH_SIZE,
         progress: Callable[[int], None] | None = None,
@@ -338,17 +357,28 @@ class Translator:
 
         An unusable text raises :class:`InputError` naming its index; nothing is decoded then.
         """
+        beam_size = self.decoding.beam_size if beam_size is None else beam_size
         _check_search(beam_size, n_best, top_k, max_len)
         _check_batch_size(batch_size)
         sources = [self._indexed(i, self.source_ids, text, strict) for i, text in enumerate(texts)]
         ids = [src_ids for src_ids, _ in sources]
         with torch_threads(self.threads):
             if beam_size == 1:
-                found = greedy_search_batch(self.model, ids, max_len, top_k, batch_size, progress)
+                found = greedy_search_batch(
+                    self.model, ids, max_len, top_k, batch_size, progress, self.decoding
+                )
                 beams = [BeamResult([result]) for result in found]
             else:
                 beams = beam_search_batch(
-                    self.model, ids, beam_size, max_len, top_k, alpha, batch_size, progress
+                    self.model,
+                    ids,
+                    beam_size,
+                    max_len,
+                    top_k,
+                    alpha,
+                    batch_size,
+                    progress,
+                    self.decoding,
                 )
         return [
             self._translation(text, src_ids, truncated, beam, beam_size, n_best)

@@ -153,11 +153,11 @@ def chosen_logprobs(translator: Translator, source: str, target: str, piece: int
         embedded = model.embed(torch.tensor([src_ids]))
         embedded[0, piece] *= factor
         encoded = model.encode_embedded(embedded, torch.tensor([len(src_ids)]))
-        hidden, prev, out = encoded.hidden, torch.tensor([model.config.bos_id]), []
+        state, prev, out = encoded.state, torch.tensor([model.config.bos_id]), []
         for token in tgt_ids:
-            step = model.decode_step(prev, hidden, encoded)
+            step = model.decode_step(prev, state, encoded)
             out.append(float(step.logprobs[0, token]))
-            hidden, prev = step.hidden, torch.tensor([token])
+            state, prev = step.state, torch.tensor([token])
     return np.array(out)
 
 

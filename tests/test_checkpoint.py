@@ -172,8 +172,8 @@ def test_round_trip_every_scorer(tmp_path: Path, tok: Tokenizer, scorer: str) ->
     with torch.no_grad():
         enc_a, enc_b = ref.encode(src, lengths), loaded.model.encode(src, lengths)
         prev = torch.tensor([2, 2])
-        step_a = ref.decode_step(prev, enc_a.hidden, enc_a)
-        step_b = loaded.model.decode_step(prev, enc_b.hidden, enc_b)
+        step_a = ref.decode_step(prev, enc_a.state, enc_a)
+        step_b = loaded.model.decode_step(prev, enc_b.state, enc_b)
         fwd_a = ref(src, lengths, tgt_in, return_attention=True)
         fwd_b = loaded.model(src, lengths, tgt_in, return_attention=True)
     for a, b in zip(step_a, step_b, strict=True):

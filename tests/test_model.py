@@ -56,10 +56,10 @@ def test_teacher_forcing_equals_step_by_step_decoding(scorer):
     with torch.no_grad():
         logits, attention = model(src, lengths, tgt_in, return_attention=True)
         encoded = model.encode(src, lengths)
-        hidden = encoded.hidden
+        state = encoded.state
         for t in range(tgt_in.shape[1]):
-            out = model.decode_step(tgt_in[:, t], hidden, encoded)
-            hidden = out.hidden
+            out = model.decode_step(tgt_in[:, t], state, encoded)
+            state = out.state
             torch.testing.assert_close(out.logprobs, logits[:, t].log_softmax(-1))
             torch.testing.assert_close(out.attention, attention[:, t])
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import CheckpointError
 from ..model import ModelConfig
+from ..search import DecodingConfig
 from ..tokenize import (
     KINDS,
     PRETOKENIZERS,
@@ -44,6 +45,7 @@ __all__ = [
     "check_special_ids",
     "load_tokenizers",
     "read_config",
+    "read_decoding",
     "tokenizer_path",
     "write_config",
 ]
@@ -59,10 +61,11 @@ MAX_CONFIG_SIZES = {
     "attn_dim": 16384,
     "heads": 256,
     "enc_layers": 16,
+    "dec_layers": 16,
     "max_src_len": 4096,
     "max_tgt_len": 4096,
 }
-_CONFIG_KEYS = {"format_version", "name", "model", "tokenizer"}
+_CONFIG_KEYS = {"format_version", "name", "model", "tokenizer", "decoding"}
 _TOKENIZER_FILE_KEYS = ("source", "target", "source_vocab", "target_vocab")
 # The "tokenizer" section's keys and their JSON types (see load_tokenizers).
 _TOKENIZER_TYPES: dict[str, type] = {
@@ -78,17 +81,20 @@ _TOKENIZER_TYPES: dict[str, type] = {
 }
 
 
-def write_config(folder: Path, config: ModelConfig, name: str) -> None:
-    """Write ``folder/config.json`` atomically; the tokenizer is the folder's spm.model."""
-    write_json_atomic(
-        folder / CONFIG_FILE,
-        {
-            "format_version": FORMAT_VERSION,
-            "name": name,
-            "model": config.to_dict(),
-            "tokenizer": {"source": TOKENIZER_FILE, "target": TOKENIZER_FILE},
-        },
-    )
+def write_config(
+    folder: Path, config: ModelConfig, name: str, decoding: DecodingConfig | None = None
+) -> None:
+    """Write ``folder/config.json`` atomically; the tokenizer is the folder's spm.model. The
+    "decoding" section is written only when ``decoding`` is given."""
+    data = {
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "model": config.to_dict(),
+        "tokenizer": {"source": TOKENIZER_FILE, "target": TOKENIZER_FILE},
+    }
+    if decoding is not None:
+        data["decoding"] = decoding.to_dict()
+    write_json_atomic(folder / CONFIG_FILE, data)
 
 
 def _check_field_types(data: dict[str, Any], path: Path) -> None:
@@ -149,6 +155,14 @@ def _model_config(model: Any, path: Path) -> ModelConfig:
     return config
 
 
+def read_decoding(raw: dict[str, Any], path: Path) -> DecodingConfig:
+    """The config's optional "decoding" section (absent: attnviz's own defaults)."""
+    try:
+        return DecodingConfig.from_dict(raw.get("decoding", {}))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: invalid decoding settings: {exc}") from None
+
+
 def read_config(path: str | Path) -> tuple[ModelConfig, dict[str, Any]]:
     """Read and validate ``config.json`` (``path`` is the file or its checkpoint folder).
 
@@ -170,6 +184,7 @@ def read_config(path: str | Path) -> tuple[ModelConfig, dict[str, Any]]:
     if "name" in raw and not isinstance(raw["name"], str):
         raise CheckpointError(f"{path}: name must be a string, got {raw['name']!r}")
     config = _model_config(raw.get("model"), path)
+    read_decoding(raw, path)
     _check_tokenizer_section(raw.get("tokenizer"), path)
     return config, raw
 

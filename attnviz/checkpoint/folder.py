@@ -3,14 +3,15 @@ reads and validates one into a :class:`Checkpoint`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError
 from ..model import AttentionRNN, ModelConfig
+from ..search import DecodingConfig
 from ..tokenize import SentencePieceTokenizer, Tokenizer
-from .config import check_special_ids, load_tokenizers, read_config, write_config
+from .config import check_special_ids, load_tokenizers, read_config, read_decoding, write_config
 from .files import (
     CARD_FILE,
     CONFIG_FILE,
@@ -47,6 +48,7 @@ class Checkpoint:
     recipe: str | None
     history_path: Path | None
     snapshots: list[str]  # labels of snapshots/<label>.safetensors, sorted naturally
+    decoding: DecodingConfig = field(default_factory=DecodingConfig)  # config.json "decoding"
 
 
 def save_checkpoint(
@@ -125,12 +127,17 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     config, raw = read_config(config_path)
     source_tokenizer, target_tokenizer = load_tokenizers(folder, raw, config_path)
     check_special_ids(config, (source_tokenizer, target_tokenizer), config_path)
-    # The target vocabulary is the output layer's; a source tokenizer of its own has the size
-    # of the source embedding (one joint embedding of vocab_size rows today).
-    for side, tokenizer in (("source", source_tokenizer), ("target", target_tokenizer)):
-        if tokenizer.vocab_size != config.vocab_size:
+    # The target vocabulary is the output layer's; the source one is the source embedding's
+    # (src_vocab_size when the model has one of its own, else the joint vocab_size).
+    sides = (
+        ("source", source_tokenizer, "src_vocab_size" if config.src_vocab_size else "vocab_size"),
+        ("target", target_tokenizer, "vocab_size"),
+    )
+    for side, tokenizer, key in sides:
+        size = getattr(config, key)
+        if tokenizer.vocab_size != size:
             raise CheckpointError(
-                f"{config_path}: vocab_size is {config.vocab_size} but the {side} tokenizer "
+                f"{config_path}: {key} is {size} but the {side} tokenizer "
                 f"has {tokenizer.vocab_size} pieces; they must be equal"
             )
     refuse_pickled_weights(folder)
@@ -147,4 +154,5 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         recipe=_read_recipe(folder / RECIPE_FILE),
         history_path=history if history.is_file() else None,
         snapshots=snapshot_labels(folder),
+        decoding=read_decoding(raw, config_path),
     )
