@@ -350,6 +350,7 @@ def test_talp_and_naacl_round_trip(gold: list[GoldAlignment]) -> None:
 @example(lines=["1_0-2"], lengths=None)  # int() reads "1_0" as 10
 @example(lines=["١-1"], lengths=None)  # and "١" (Arabic-Indic one) as 1
 @example(lines=["0-" + "9" * 5000], lengths=None)  # int() refuses over 4300 digits
+@example(lines=[""], lengths=[])  # a trailing blank line after zero sentences
 def test_link_parsers_raise_only_input_error(lines: list[str], lengths) -> None:
     for parse in (parse_pharaoh, parse_talp):
         try:
@@ -357,7 +358,8 @@ def test_link_parsers_raise_only_input_error(lines: list[str], lengths) -> None:
         except InputError as exc:
             assert "gold.txt" in str(exc)
             continue
-        assert len(result) == len(lines)
+        # Blank lines past the text's last sentence are a file's trailing newlines, not sentences.
+        assert len(result) == (len(lines) if lengths is None else len(lengths))
         text = " ".join(lines).replace("p", " ").replace("-", " ")
         assert all(c.isspace() or c in "0123456789" for c in text)  # only ASCII numbers read
         for links in result:
