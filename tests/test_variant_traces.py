@@ -78,7 +78,7 @@ def test_analysis_and_explain(luong):
 
 
 def test_checkpoint_round_trip_and_tensor_checks(luong, tmp_path):
-    folder = save_checkpoint(tmp_path / "luong", luong.model, luong.tokenizer)
+    folder = save_checkpoint(tmp_path / "luong", luong.model, luong.source_tokenizer)
     loaded = Translator.from_checkpoint(load_checkpoint(folder))
     assert loaded.config == luong.config
     t = luong.translate("a b c", beam_size=3)
