@@ -20,6 +20,7 @@ from ..checkpoint import (
     CARD_FILE,
     CONFIG_FILE,
     FORMAT_VERSION,
+    MAX_CONFIG_BYTES,
     WEIGHTS_FILE,
     Checkpoint,
     atomic_path,
@@ -27,6 +28,7 @@ from ..checkpoint import (
     write_bytes_atomic,
     write_json_atomic,
 )
+from ..checkpoint.files import read_json_object
 from ..errors import CheckpointError, InputError
 from ..model import AttentionRNN, ModelConfig
 from .imported import ImportedModel
@@ -86,13 +88,26 @@ def claim_import_folder(folder: Path, overwrite: bool, names: list[str]) -> None
             f"{folder} already holds {holds}; import into another folder with -o FOLDER, or "
             "replace it with --overwrite"
         )
+    names = [*names, *_CHECKPOINT_NAMES, *_tokenizer_files(folder / CONFIG_FILE)]
     # config.json first: a folder whose other files are half removed is no checkpoint.
-    for file_name in [CONFIG_FILE, *names, *_CHECKPOINT_NAMES]:
+    for file_name in [CONFIG_FILE, *names]:
         path = folder / file_name
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         else:
             path.unlink(missing_ok=True)
+
+
+def _tokenizer_files(config_path: Path) -> list[str]:
+    """The tokenizer and vocabulary files an existing config.json names inside its folder."""
+    try:
+        tokenizer = read_json_object(config_path, CONFIG_FILE, MAX_CONFIG_BYTES).get("tokenizer")
+    except CheckpointError:
+        return []
+    if not isinstance(tokenizer, dict):
+        return []
+    names = [tokenizer.get(key) for key in ("source", "target", "source_vocab", "target_vocab")]
+    return [n for n in names if isinstance(n, str) and n and Path(n).name == n and n != ".."]
 
 
 def save_imported(
