@@ -841,3 +841,11 @@ def test_real_onmt_refusals(name: str, feature: str) -> None:
     folder = toolkit_fixture(name)
     with pytest.raises(CheckpointError, match=feature):
         read_onmt_checkpoint(folder / "model.pt")
+
+
+def test_joey_custom_special_symbols_are_refused(joey_folder: Path) -> None:
+    cfg = yaml.safe_load((joey_folder / "config.yaml").read_text())
+    cfg["data"]["special_symbols"] = {"bos_token": "<bos>"}
+    (joey_folder / "config.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(CheckpointError, match="special symbols other than <unk>, <pad>, <s>"):
+        read_joey_model(joey_folder)

@@ -144,7 +144,12 @@ def save_imported(
             "decoding": imported.decoding,
         },
     )
-    return load_checkpoint(folder)
+    try:
+        return load_checkpoint(folder)
+    except CheckpointError:
+        # The folder is not usable: without its config.json it is no checkpoint either.
+        (folder / CONFIG_FILE).unlink(missing_ok=True)
+        raise
 
 
 def _check_tensors(config: ModelConfig, imported: ImportedModel) -> None:

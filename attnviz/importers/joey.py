@@ -454,7 +454,11 @@ def _special_symbols(data: dict[str, Any]) -> _Specials:
         values[f"{name}_id"] = _option(
             given, f"{name}_id", getattr(defaults, f"{name}_id"), int, "data.special_symbols"
         )
-    return _Specials(**values)
+    specials = _Specials(**values)
+    if specials.tokens != defaults.tokens:
+        # attnviz's vocabularies name their specials <unk>, <pad>, <s>, </s>.
+        raise _refuse(f"special symbols other than {', '.join(defaults.tokens)}")
+    return specials
 
 
 def _vocabulary(

@@ -495,8 +495,8 @@ def _tokenizer_files(
     if src_file is None:
         raise CheckpointError(
             f"the OpenNMT-py model was trained with the {kind} transform and the {what} "
-            f"{recorded[0]!r}; give that file (--src-tokenizer, and --tgt-tokenizer for "
-            f"{recorded[1]!r})"
+            f"{recorded[0]!r}; give that file (attnviz import: --src-tokenizer, and "
+            f"--tgt-tokenizer for {recorded[1]!r}; the app: the tokenizer uploads)"
         )
     if tgt_file is None:
         if recorded[1] not in (None, recorded[0]):
