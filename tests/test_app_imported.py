@@ -4,11 +4,13 @@ model folder (zip) or OpenNMT-py checkpoint (.pt) itself."""
 
 from __future__ import annotations
 
+import argparse
 import io
 import zipfile
 from pathlib import Path
 
 import pytest
+import torch
 from app_helpers import figure_specs, run_app
 from streamlit.testing.v1 import AppTest
 
@@ -94,3 +96,30 @@ def test_checkpoint_view_imports_an_uploaded_onmt_checkpoint(models):
     app = app.run()
     assert not app.exception and not app.error, [e.value for e in app.error]
     assert "additive" in config_table(app).to_string()
+
+
+class Payload:
+    """Unpickling this object opens (creates) ``marker``: a stand-in for any code."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (open, (self.marker, "w"))
+
+
+def test_uploaded_checkpoint_with_a_payload_is_refused_and_never_runs(models, tmp_path):
+    marker = tmp_path / "pwned"
+    with torch.serialization.safe_globals([argparse.Namespace]):
+        content = torch.load(ONMT / "model.pt", weights_only=True)
+    content["extra"] = Payload(str(marker))
+    buffer = io.BytesIO()
+    torch.save(content, buffer)
+    app = run_app(view="checkpoint", ckpt="upload")
+    upload = app.file_uploader(key="ckpt_zip").upload("model.pt", buffer.getvalue(), "")
+    app = upload.run()
+    assert not app.exception
+    assert "never runs code" in " ".join(e.value for e in app.error)
+    assert not marker.exists()
+    app = app.radio(key="ckpt").set_value("bundled").run()
+    assert not app.exception and not app.error
