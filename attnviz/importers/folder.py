@@ -37,7 +37,7 @@ from .onmt import read_onmt_checkpoint
 
 __all__ = ["TOOLKITS", "claim_import_folder", "import_model", "save_imported"]
 
-# The names ``attnviz import`` takes, and the reader of each.
+# The toolkit names ``attnviz import`` and :func:`import_model` take.
 TOOLKITS = ("joey", "onmt")
 # What a checkpoint folder may hold; --overwrite removes these and nothing else.
 _CHECKPOINT_NAMES = ("history.csv", "recipe.toml", "snapshots")
