@@ -359,6 +359,46 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- import ---------------------------------------------------------------------------------
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Import a Joey NMT model folder or an OpenNMT-py checkpoint as a checkpoint folder."""
+    # Imported here: only this command reads other toolkits' files.
+    from .importers import import_model
+
+    misplaced = (
+        ["--src-tokenizer", "--tgt-tokenizer"] if args.toolkit == "joey" else ["--checkpoint"]
+    )
+    given = [flag for flag in misplaced if getattr(args, flag[2:].replace("-", "_"))]
+    if given:
+        _error(
+            f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} not an option of "
+            f"`attnviz import {args.toolkit}`"
+        )
+        return 2
+    try:
+        checkpoint = import_model(
+            args.toolkit,
+            args.source,
+            args.output,
+            overwrite=args.overwrite,
+            checkpoint=args.checkpoint,
+            src_tokenizer=args.src_tokenizer,
+            tgt_tokenizer=args.tgt_tokenizer,
+        )
+    except AttnvizError as exc:
+        _error(str(exc))
+        return 2
+    c = checkpoint.config
+    print(
+        f"imported {c.cell.upper()} {c.decoder_order}-order model ({c.scorer} attention, "
+        f"{c.vocab_size} target tokens)"
+    )
+    print(f"checkpoint: {checkpoint.path}")
+    return 0
+
+
 # -- eval -----------------------------------------------------------------------------------
 
 
@@ -693,6 +733,50 @@ def _add_align_parsers(commands: argparse._SubParsersAction) -> None:
     evaluator.set_defaults(func=cmd_eval_align)
 
 
+def _add_import_parser(commands: Any) -> None:
+    importer = commands.add_parser(
+        "import",
+        help="turn a Joey NMT or OpenNMT-py RNN model into an attnviz checkpoint folder",
+        description=(
+            "attnviz import joey MODEL_DIR -o FOLDER [--checkpoint best.ckpt] reads a Joey NMT "
+            "2.x model folder (config.yaml, vocabularies, tokenizer files, checkpoints); "
+            "attnviz import onmt CHECKPOINT.pt -o FOLDER [--src-tokenizer F] [--tgt-tokenizer F] "
+            "reads an OpenNMT-py 3.x checkpoint and the SentencePiece model or BPE codes it was "
+            "trained with. FOLDER becomes an ordinary checkpoint folder (float32 weights, the "
+            "toolkit's tokenizer and decoding defaults, card.json saying where it came from). "
+            "Nothing in the files is run. A FOLDER that already holds anything is refused, "
+            "unless --overwrite replaces its checkpoint files."
+        ),
+    )
+    importer.add_argument("toolkit", choices=("joey", "onmt"), help="the toolkit that trained it")
+    importer.add_argument(
+        "source", metavar="SOURCE", help="Joey: the model folder; OpenNMT-py: the .pt file"
+    )
+    importer.add_argument(
+        "-o", "--output", required=True, metavar="FOLDER", help="the checkpoint folder to write"
+    )
+    importer.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="Joey: the checkpoint in the folder (default best.ckpt, else latest.ckpt, else "
+        "the highest step)",
+    )
+    importer.add_argument(
+        "--src-tokenizer",
+        metavar="FILE",
+        help="OpenNMT-py: the source SentencePiece model or BPE codes the model was trained with",
+    )
+    importer.add_argument(
+        "--tgt-tokenizer",
+        metavar="FILE",
+        help="OpenNMT-py: the target's (default: the source's, when the model names one file)",
+    )
+    importer.add_argument(
+        "--overwrite", action="store_true", help="replace a checkpoint already in FOLDER"
+    )
+    importer.set_defaults(func=cmd_import)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="attnviz",
@@ -826,6 +910,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="only score the existing checkpoint's attention on the gold alignment set",
     )
     train.set_defaults(func=cmd_train)
+
+    _add_import_parser(commands)
 
     bench = commands.add_parser(
         "bench",

@@ -410,8 +410,8 @@ def test_joey_gru_bahdanau_bridge(joey_folder: Path) -> None:
     )
     assert torch.equal(t["scorer.key_proj.bias"], torch.zeros(7))
     assert torch.equal(t["attn_out.weight"], loaded["decoder.att_vector_layer.weight"])
-    assert torch.equal(t["decoder.weight_ih_l0"], loaded["decoder.rnn.weight_ih_l0"])
-    assert t["decoder.weight_ih_l0"].shape == (21, 5 + 7)  # [e(y); a_t-1]
+    assert torch.equal(t["decoder_cells.0.weight_ih"], loaded["decoder.rnn.weight_ih_l0"])
+    assert t["decoder_cells.0.weight_ih"].shape == (21, 5 + 7)  # [e(y); a_t-1]
     assert torch.equal(
         t["encoder.weight_hh_l0_reverse"], loaded["encoder.rnn.weight_hh_l0_reverse"]
     )
@@ -524,7 +524,9 @@ def test_joey_lstm_luong_tied_two_layers(tmp_path: Path) -> None:
     )
     assert m["src_vocab_size"] is None and m["tie_output"] and not m["input_feeding"]
     assert "src_embed.weight" not in t and "output_weight" not in t and "bridge.weight" not in t
-    assert t["decoder.weight_ih_l0"].shape == (20, 5) and t["decoder.weight_ih_l1"].shape == (20, 5)
+    assert t["decoder_cells.0.weight_ih"].shape == (20, 5) and t[
+        "decoder_cells.1.weight_ih"
+    ].shape == (20, 5)
     assert t["encoder.weight_ih_l1_reverse"].shape == (16, 8)
     assert t["scorer.key_proj.weight"].shape == (5, 8)
     assert imported.tokenizer["source_vocab"] == imported.tokenizer["target_vocab"] == "vocab.txt"
@@ -653,8 +655,8 @@ def test_onmt_lstm_general_input_feed(tmp_path: Path, spm_file: Path) -> None:
     onmt_out = attn.linear_out.weight @ torch.cat([c, h])
     assert torch.allclose(t["attn_out.weight"] @ torch.cat([h, c]), onmt_out)
     cell = model.decoder.rnn.layers[1]
-    assert torch.equal(t["decoder.weight_hh_l1"], cell.weight_hh)
-    assert t["decoder.weight_ih_l0"].shape == (32, 6 + 8)
+    assert torch.equal(t["decoder_cells.1.weight_hh"], cell.weight_hh)
+    assert t["decoder_cells.0.weight_ih"].shape == (32, 6 + 8)
     assert torch.equal(t["output_bias"], model.generator.bias)
     tok = imported.tokenizer
     assert tok["kind"] == "sentencepiece" and imported.files[tok["source"]] == spm_file.read_bytes()
@@ -675,12 +677,11 @@ def test_onmt_lstm_general_input_feed(tmp_path: Path, spm_file: Path) -> None:
     json.dumps(p, allow_nan=False)
 
 
-def test_onmt_gru_mlp_bridge_without_input_feed(tmp_path: Path) -> None:
+def test_onmt_gru_mlp_shared_without_input_feed(tmp_path: Path) -> None:
     opt = onmt_options(
         rnn_type="GRU",
         global_attention="mlp",
         input_feed=0,
-        bridge=True,
         layers=1,
         share_embeddings=True,
         share_decoder_embeddings=True,
@@ -704,10 +705,9 @@ def test_onmt_gru_mlp_bridge_without_input_feed(tmp_path: Path) -> None:
     imported = read_onmt_checkpoint(path)
     m, t = imported.model, imported.tensors
     assert (m["scorer"], m["attn_out_bias"], m["attn_out_activation"]) == ("additive", True, "none")
-    assert (m["init_state"], m["enc_layers"], m["input_feeding"]) == ("relu_bridge", 1, False)
+    assert (m["init_state"], m["enc_layers"], m["input_feeding"]) == ("encoder_final", 1, False)
     assert m["src_vocab_size"] is None and m["tie_output"]
-    assert torch.equal(t["decoder.weight_ih_l0"], model.decoder.rnn.weight_ih_l0)
-    assert t["relu_bridge.0.weight"].shape == (3, 3) and "relu_bridge.1.weight" not in t
+    assert torch.equal(t["decoder_cells.0.weight_ih"], model.decoder.rnn.weight_ih_l0)
     # mlp: v . tanh(W_q h + b_q + U m) equals the additive scorer with the bias on the keys.
     attn = model.decoder.attn
     h, memory = torch.randn(6), torch.randn(4, 6)
@@ -726,6 +726,7 @@ def test_onmt_gru_mlp_bridge_without_input_feed(tmp_path: Path) -> None:
         ({"encoder_type": "transformer"}, "'transformer' encoder"),
         ({"decoder_type": "transformer"}, "'transformer' decoder"),
         ({"context_gate": "both"}, "context gate"),
+        ({"bridge": True}, "ReLU bridge"),
         ({"global_attention_function": "sparsemax"}, "sparsemax"),
         ({"position_encoding": True}, "position encoding"),
         ({"rnn_type": "SRU"}, "SRU"),
@@ -840,3 +841,11 @@ def test_real_onmt_refusals(name: str, feature: str) -> None:
     folder = toolkit_fixture(name)
     with pytest.raises(CheckpointError, match=feature):
         read_onmt_checkpoint(folder / "model.pt")
+
+
+def test_joey_custom_special_symbols_are_refused(joey_folder: Path) -> None:
+    cfg = yaml.safe_load((joey_folder / "config.yaml").read_text())
+    cfg["data"]["special_symbols"] = {"bos_token": "<bos>"}
+    (joey_folder / "config.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(CheckpointError, match="special symbols other than <unk>, <pad>, <s>"):
+        read_joey_model(joey_folder)

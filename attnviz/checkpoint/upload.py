@@ -67,9 +67,11 @@ def _check_member_kind(info: zipfile.ZipInfo) -> None:
             raise CheckpointError(f"upload: member {info.filename!r} is not a regular file")
 
 
-def extract_upload(data: bytes, dest: Path) -> Path:
+def extract_upload(data: bytes, dest: Path, marker: str = CONFIG_FILE) -> Path:
     """Unpack an uploaded zip of a checkpoint folder into ``dest``; return the folder inside
-    ``dest`` that holds ``config.json`` (not yet validated: call :func:`load_checkpoint`).
+    ``dest`` that holds ``marker`` (not yet validated: call :func:`load_checkpoint`).
+    ``marker``: the file that makes the folder, ``config.json`` for a checkpoint folder
+    (``config.yaml`` for a Joey NMT model folder, which is imported after unpacking).
 
     The files may sit at the zip's root or inside exactly one top folder. ``dest`` must be
     empty or absent. Sizes are capped (the zip, each file, all files together, and the
@@ -89,7 +91,7 @@ def extract_upload(data: bytes, dest: Path) -> Path:
     with archive:
         files = _checked_members(archive)
         _check_total_ratio(files)
-        root = _upload_root(files)
+        root = _upload_root(files, marker)
         return _extract_files(archive, files, Path(dest), root)
 
 
@@ -151,11 +153,11 @@ def _check_total_ratio(files: list[_Member]) -> None:
         )
 
 
-def _upload_root(files: list[_Member]) -> str | None:
-    """The one top folder all files are in, or None when config.json is at the root."""
+def _upload_root(files: list[_Member], marker: str) -> str | None:
+    """The one top folder all files are in, or None when ``marker`` is at the root."""
     if not files:
         raise CheckpointError("upload: the zip is empty")
-    if any(parts == (CONFIG_FILE,) for _, parts in files):
+    if any(parts == (marker,) for _, parts in files):
         return None
     tops = sorted({parts[0] for _, parts in files})
     if len(tops) != 1 or any(len(parts) < 2 for _, parts in files):
@@ -164,8 +166,8 @@ def _upload_root(files: list[_Member]) -> str | None:
             "spm.model) at the zip's root or inside one folder; found top-level entries "
             f"{list_names(tops)}"
         )
-    if not any(parts == (tops[0], CONFIG_FILE) for _, parts in files):
-        raise CheckpointError(f"upload: no config.json in the zip's folder {tops[0]!r}")
+    if not any(parts == (tops[0], marker) for _, parts in files):
+        raise CheckpointError(f"upload: no {marker} in the zip's folder {tops[0]!r}")
     return tops[0]
 
 

@@ -9,9 +9,11 @@ PyTorch's restricted unpickler and the smallest allowlist (:mod:`.safe_load`), Y
 
 One job per module: :mod:`.safe_load` (reading a ``torch.save`` file), :mod:`.imported`
 (the result, tensor tables, vocabulary files), :mod:`.provenance` (card.json),
-:mod:`.joey` and :mod:`.onmt` (one toolkit each, with its one tensor table).
+:mod:`.joey` and :mod:`.onmt` (one toolkit each, with its one tensor table), :mod:`.folder`
+(writing the checkpoint folder).
 """
 
+from .folder import TOOLKITS, import_model, save_imported
 from .imported import ImportedModel, TensorRule
 from .joey import read_joey_model
 from .onmt import read_onmt_checkpoint
@@ -19,9 +21,12 @@ from .safe_load import MAX_TOOLKIT_CHECKPOINT_BYTES, load_toolkit_checkpoint
 
 __all__ = [
     "MAX_TOOLKIT_CHECKPOINT_BYTES",
+    "TOOLKITS",
     "ImportedModel",
     "TensorRule",
+    "import_model",
     "load_toolkit_checkpoint",
     "read_joey_model",
     "read_onmt_checkpoint",
+    "save_imported",
 ]

@@ -122,7 +122,7 @@ def joey_tensor_table(a: JoeyArchitecture) -> list[TensorRule]:
     feed = Hd if a.input_feeding else 0
     for layer in range(a.dec_layers):
         rules += rnn_layer_rules(
-            f"decoder.{{}}_l{layer}",
+            f"decoder_cells.{layer}.{{}}",
             f"decoder.rnn.{{}}_l{layer}",
             a.gates,
             E + feed if layer == 0 else Hd,
@@ -454,7 +454,11 @@ def _special_symbols(data: dict[str, Any]) -> _Specials:
         values[f"{name}_id"] = _option(
             given, f"{name}_id", getattr(defaults, f"{name}_id"), int, "data.special_symbols"
         )
-    return _Specials(**values)
+    specials = _Specials(**values)
+    if specials.tokens != defaults.tokens:
+        # attnviz's vocabularies name their specials <unk>, <pad>, <s>, </s>.
+        raise _refuse(f"special symbols other than {', '.join(defaults.tokens)}")
+    return specials
 
 
 def _vocabulary(
@@ -510,11 +514,15 @@ def _tokenizer(
     pretok = {side: str(c.get("pretokenizer", "none")).lower() for side, c in cfgs.items()}
     if len(set(pretok.values())) != 1 or pretok["src"] not in ("none", "moses"):
         raise _refuse(f"pretokenizer {pretok} (the same, 'none' or 'moses', on both sides)")
-    for side, section in sides.items():
-        if _option(section, "normalize", False, bool, f"data.{side}"):
-            raise _refuse(f"text normalization (data.{side}.normalize)")
+    flags = {
+        flag: {_option(s, flag, False, bool, f"data.{side}") for side, s in sides.items()}
+        for flag in ("lowercase", "normalize")
+    }
+    for flag, values in flags.items():
+        if len(values) != 1:
+            raise _refuse(f"{flag} on one side only (data.src.{flag} / data.trg.{flag})")
     files: dict[str, bytes] = {}
-    section: dict[str, Any] = {"kind": kind}
+    section: dict[str, Any] = {"kind": kind, "toolkit": "joeynmt"}
     if kind != "word":
         key, what = (
             ("model_file", "SentencePiece model")
@@ -536,11 +544,13 @@ def _tokenizer(
     files[vocab_names[1]] = vocab_file_bytes(trg_tokens, "target vocabulary")
     section.update(source_vocab=vocab_names[0], target_vocab=vocab_names[1])
     section.update(
-        lowercase=_option(sides["src"], "lowercase", False, bool, "data.src"),
+        lowercase=flags["lowercase"].pop(),
+        normalize=flags["normalize"].pop(),
         pretokenizer=pretok["src"],
-        source_lang=str(sides["src"].get("lang", "")),
-        target_lang=str(sides["trg"].get("lang", "")),
     )
+    for side, key in (("src", "source_lang"), ("trg", "target_lang")):
+        if sides[side].get("lang"):
+            section[key] = str(sides[side]["lang"])
     if kind == "bpe":
         section["bpe_separator"] = str(cfgs["trg"].get("separator", "@@"))
     return section, files

@@ -7,8 +7,8 @@ defaults (onmt/opts.py), as the toolkit does when it loads a checkpoint.
 
 The model (onmt/encoders/rnn_encoder.py, onmt/decoders/decoder.py,
 onmt/modules/global_attention.py): an RNN or bidirectional RNN encoder (``-encoder_type
-rnn|brnn``), whose final states per layer, directions concatenated, start the decoder (through
-``-bridge``'s ReLU layers if set); a decoder that first updates its stacked cell (input
+rnn|brnn``), whose final states per layer, directions concatenated, start the decoder
+(``-bridge``'s ReLU layers are not supported); a decoder that first updates its stacked cell (input
 ``[e(y_{t-1}); a_{t-1}]`` with ``-input_feed 1``), then attends with the top layer's h_t over
 the raw encoder states and computes ``a_t = linear_out([c_t; h_t])`` (with tanh for ``general``
 and ``dot``, with a bias and no tanh for ``mlp``); the generator gives ``logits = W a_t + b``.
@@ -106,7 +106,7 @@ TOKENIZER_TRANSFORMS = {"sentencepiece", "bpe"}
 SUPPORTED = (
     "attnviz imports OpenNMT-py RNN models: encoder_type rnn or brnn, decoder_type rnn, "
     "rnn_type LSTM or GRU, global_attention general, dot or mlp with softmax, input_feed 0 or "
-    "1, -bridge or not, shared or separate embeddings and generator, the sentencepiece or bpe "
+    "1, shared or separate embeddings and generator, the sentencepiece or bpe "
     "transform or none"
 )
 
@@ -123,7 +123,6 @@ class OnmtArchitecture:
     dec_hidden: int
     attention: str  # "general" | "dot" | "mlp"
     input_feed: bool
-    bridge: bool
     share_embeddings: bool
     share_decoder_embeddings: bool
     src_vocab: int
@@ -176,7 +175,7 @@ def onmt_tensor_table(a: OnmtArchitecture) -> list[TensorRule]:
             f"decoder.rnn.layers.{layer}.{{}}" if a.input_feed else f"decoder.rnn.{{}}_l{layer}"
         )
         rules += rnn_layer_rules(
-            f"decoder.{{}}_l{layer}",
+            f"decoder_cells.{layer}.{{}}",
             toolkit,
             a.gates,
             (E + H if a.input_feed else E) if layer == 0 else H,
@@ -225,26 +224,6 @@ def onmt_tensor_table(a: OnmtArchitecture) -> list[TensorRule]:
     )
     if a.attention == "mlp":
         rules.append(TensorRule("attn_out.bias", "decoder.attn.linear_out.bias", (H,), "b"))
-    if a.bridge:
-        total = h * a.layers
-        for index, state in enumerate(("h", "c") if a.cell == "lstm" else ("h",)):
-            maths = (
-                f"-bridge, {state}: the encoder's final {state} states in PyTorch's order "
-                "(layer 0 forward, layer 0 backward, layer 1 forward, ...), concatenated per "
-                f"sentence and cut into pieces of layers * {h} values; each piece x becomes "
-                "relu(W x + b), read back in the same order (rnn_encoder.py _bridge)"
-            )
-            rules += [
-                TensorRule(
-                    f"relu_bridge.{index}.weight",
-                    f"encoder.bridge.{index}.weight",
-                    (total, total),
-                    maths,
-                ),
-                TensorRule(
-                    f"relu_bridge.{index}.bias", f"encoder.bridge.{index}.bias", (total,), "b"
-                ),
-            ]
     if not a.share_decoder_embeddings:
         rules.append(
             TensorRule("output_weight", "generator.weight", (a.tgt_vocab, H), "logits = W a_t + b")
@@ -409,7 +388,6 @@ def _architecture(opt: dict[str, Any], src_vocab: int, tgt_vocab: int) -> OnmtAr
         dec_hidden=hidden["dec_hid_size"],
         attention=opt["global_attention"],
         input_feed=bool(opt["input_feed"]),
-        bridge=bool(opt["bridge"]),
         share_embeddings=bool(opt["share_embeddings"]),
         share_decoder_embeddings=bool(opt["share_decoder_embeddings"]),
         src_vocab=src_vocab,
@@ -433,6 +411,7 @@ def _refuse_features(opt: dict[str, Any]) -> None:
         "copy_attn": "copy attention (-copy_attn)",
         "reuse_copy_attn": "copy attention (-reuse_copy_attn)",
         "coverage_attn": "coverage attention (-coverage_attn)",
+        "bridge": "the ReLU bridge between encoder and decoder states (-bridge)",
         "context_gate": "the context gate (-context_gate)",
         "position_encoding": "position encoding (-position_encoding)",
         "n_src_feats": "source features (-n_src_feats)",
@@ -472,7 +451,7 @@ def _tokenizer(
         raise _refuse(f"two tokenizer transforms ({', '.join(kinds)})")
     kind = kinds[0] if kinds else "word"
     files: dict[str, bytes] = {}
-    section: dict[str, Any] = {"kind": kind}
+    section: dict[str, Any] = {"kind": kind, "toolkit": "opennmt-py"}
     if kind == "word":
         if src_file or tgt_file:
             raise CheckpointError(
@@ -516,8 +495,8 @@ def _tokenizer_files(
     if src_file is None:
         raise CheckpointError(
             f"the OpenNMT-py model was trained with the {kind} transform and the {what} "
-            f"{recorded[0]!r}; give that file (--src-tokenizer, and --tgt-tokenizer for "
-            f"{recorded[1]!r})"
+            f"{recorded[0]!r}; give that file (attnviz import: --src-tokenizer, and "
+            f"--tgt-tokenizer for {recorded[1]!r}; the app: the tokenizer uploads)"
         )
     if tgt_file is None:
         if recorded[1] not in (None, recorded[0]):
@@ -566,7 +545,7 @@ def _model_section(a: OnmtArchitecture, specials: _Specials) -> dict[str, Any]:
         "attn_out_bias": mlp,
         "attn_out_activation": "none" if mlp else "tanh",
         "memory_proj": False,
-        "init_state": "relu_bridge" if a.bridge else "encoder_final",
+        "init_state": "encoder_final",
         "scorer": {"general": "general", "dot": "dot", "mlp": "additive"}[a.attention],
         "attn_dim": a.dec_hidden,
         "heads": 1,
