@@ -493,12 +493,16 @@ def _alignment_records(
             refusals[number] = f"line {number}: {exc}"
             continue
         pairs[number] = pair
-    usable = list(pairs.values())
-    if len(usable) == 1:
-        aligned = [align(translator, *usable[0], method, reverse)]
-    else:
-        aligned = align_batch(translator, usable, method, reverse)
-    links = dict(zip(pairs, aligned, strict=True))
+    links: dict[int, list[tuple[int, int]]] = {}
+    try:
+        aligned = align_batch(translator, list(pairs.values()), method, reverse)
+        links = dict(zip(pairs, aligned, strict=True))
+    except InputError:  # a pair the model's words cannot map onto: find which, align the rest
+        for number, pair in pairs.items():
+            try:
+                links[number] = align(translator, *pair, method, reverse)
+            except InputError as exc:
+                refusals[number] = f"line {number}: {exc}"
     return [
         _Record(format_pharaoh(links[number]))
         if number in links

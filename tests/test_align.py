@@ -385,3 +385,17 @@ def test_a_translation_cut_at_the_length_limit_keeps_its_last_word(reversal_tran
     with pytest.raises(InputError, match="shift"):
         attention_links(cut, "a b c d e f", target, "shift")
     assert own_links(cut) == links  # the app's overlay: the result's own words
+
+
+def test_text_words_of_a_tokenizer_that_splits_punctuation_off():
+    """Moses-style words ("shirt," -> "shirt" ",", escapes, lower case) map back, in order,
+    to the whitespace word they were cut from; words that do not spell the text are refused."""
+    pieces = ["a", "blue", "shirt", ",", "smi@@", "ling", "&amp;", "co", ".", "</s>"]
+    word_of_piece = [0, 1, 2, 3, 4, 4, 5, 6, 7, 8]
+    words = ["a", "blue", "shirt", ",", "smiling", "&amp;", "co", ".", "</s>"]
+    text = "A blue shirt, smiling &co."
+    assert text_word_of_piece(pieces, word_of_piece, text, words) == [0, 1, 2, 2, 3, 3, 4, 4, 4]
+    with pytest.raises(InputError, match="make 8 words but the text has 5"):
+        text_word_of_piece(pieces, word_of_piece, "A blue shirt, smiling co.", words)
+    with pytest.raises(InputError, match="make 8 words"):
+        text_word_of_piece(pieces, word_of_piece, text)  # without the words: no way to tell

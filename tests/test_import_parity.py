@@ -116,6 +116,26 @@ def test_translate_command_decodes_as_the_toolkit(imported, monkeypatch, capsys)
     assert capsys.readouterr().out.splitlines() == lines(folder / "beam5.txt")[:6]
 
 
+def test_align_command_maps_moses_words_back_to_the_typed_words(imported, monkeypatch, capsys):
+    """joey-lstm-luong reads Moses tokens ("shirt," is "shirt" ","): `attnviz align` still
+    gives Pharaoh links over the whitespace words of each line, and a line it cannot read is
+    an error message for that line only."""
+    pairs = [
+        "A man in a blue shirt, smiling. ||| Ein Mann in einem blauen Hemd, lächelnd.",
+        "Two dogs. ||| ",
+        "Dogs run. ||| Hunde laufen.",
+    ]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(pairs) + "\n"))
+    code = cli.main(["align", "-m", str(imported["joey-lstm-luong"]), "--method", "argmax"])
+    out, err = capsys.readouterr()
+    assert code == 1 and "line 2:" in err and "Traceback" not in err
+    first, second, third = out.splitlines()
+    links = [tuple(map(int, link.split("-"))) for link in first.split()]
+    assert {t for _, t in links} == set(range(7))  # argmax: one link per target word
+    assert all(s < 7 for s, _ in links)
+    assert second == "" and third
+
+
 # ---------------------------------------------------------------------------------------------
 # Refusals, through the command line
 

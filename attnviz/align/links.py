@@ -8,6 +8,7 @@ result take no part: :attr:`attnviz.translator.Score.text_attention` leaves them
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -78,23 +79,53 @@ def word_attention(
     return words / np.bincount(tgt)[:, None]
 
 
-def text_word_of_piece(pieces: Sequence[str], word_of_piece: Sequence[int], text: str) -> list[int]:
+def text_word_of_piece(
+    pieces: Sequence[str],
+    word_of_piece: Sequence[int],
+    text: str,
+    words: Sequence[str] | None = None,
+) -> list[int]:
     """Word of ``text.split()`` that each piece of the text belongs to (a final "</s>" piece
     is left out, see :func:`attnviz.tokenize.without_eos`). ``word_of_piece``: the word of
-    each piece as the model's tokenizer groups them (``Decoded.source_word_of_piece``).
+    each piece as the model's tokenizer groups them (``Decoded.source_word_of_piece``);
+    ``words``: those words' text (``Decoded.source_words``).
 
-    Raises InputError when the pieces make more words than the text has (the pieces were not
-    made from this text). Fewer is fine: a source cut at the model's limit loses its end.
+    A model whose tokenizer splits words further than whitespace does (the Moses
+    pretokenizer of Joey NMT models: "shirt," -> "shirt" ",") has more words than the text;
+    ``words`` then finds, in order, the text word each of them was cut from.
+    Raises InputError when the pieces cannot have been made from this text. Fewer words is
+    fine: a source cut at the model's limit loses its end.
     """
     pieces = without_eos(pieces)
     mapping = list(word_of_piece[: len(pieces)])
-    words = len(text.split())
-    if mapping and mapping[-1] >= words:
-        raise InputError(
-            f"the pieces {' '.join(pieces)!r} make {mapping[-1] + 1} words "
-            f"but the text has {words}: {text!r}"
-        )
+    text_words = text.split()
+    if mapping and mapping[-1] >= len(text_words):
+        found = _words_in_text(without_eos(words or []), text_words)
+        if found is None or mapping[-1] >= len(found):
+            raise InputError(
+                f"the pieces {' '.join(pieces)!r} make {mapping[-1] + 1} words "
+                f"but the text has {len(text_words)}: {text!r}"
+            )
+        mapping = [found[word] for word in mapping]
     return mapping
+
+
+def _words_in_text(words: Sequence[str], text_words: Sequence[str]) -> list[int] | None:
+    """For each of ``words`` (a tokenizer's words, in order), the index of the text word it is
+    part of, matching their characters left to right (case-insensitively, Moses' escapes
+    undone); None when they do not spell the text."""
+    found: list[int] = []
+    index, rest = -1, ""
+    for word in words:
+        token = html.unescape(word.replace("@-@", "-")).casefold()
+        while not rest and index + 1 < len(text_words):
+            index += 1
+            rest = text_words[index].casefold()
+        if not token or not rest.startswith(token):
+            return None
+        found.append(index)
+        rest = rest[len(token) :]
+    return found
 
 
 def _rows(result: Decoded, shift: bool) -> np.ndarray:
@@ -119,8 +150,12 @@ def alignment_attention(
     over the words of ``source.split()`` and ``target.split()`` (see :func:`_rows`)."""
     return word_attention(
         _rows(result, shift),
-        text_word_of_piece(result.source_pieces, result.source_word_of_piece, source),
-        text_word_of_piece(result.target_pieces, result.target_word_of_piece, target),
+        text_word_of_piece(
+            result.source_pieces, result.source_word_of_piece, source, result.source_words
+        ),
+        text_word_of_piece(
+            result.target_pieces, result.target_word_of_piece, target, result.target_words
+        ),
     )
 
 
@@ -156,12 +191,16 @@ def attention_links(result: Decoded, source: str, target: str, method: str) -> s
         rows = _rows(result, shift=False)
         by_source_word = word_attention(
             rows,
-            text_word_of_piece(result.source_pieces, result.source_word_of_piece, source),
+            text_word_of_piece(
+                result.source_pieces, result.source_word_of_piece, source, result.source_words
+            ),
             range(rows.shape[0]),
         )
         return argmax_word_links(
             by_source_word,
-            text_word_of_piece(result.target_pieces, result.target_word_of_piece, target),
+            text_word_of_piece(
+                result.target_pieces, result.target_word_of_piece, target, result.target_words
+            ),
         )
     _check_directional(method)
     matrix = alignment_attention(result, source, target, shift=method == "shift")
