@@ -39,6 +39,7 @@ __all__ = [
     "TutorialAdapter",
     "build",
     "train",
+    "vocabulary",
 ]
 
 SOS_token = 0
