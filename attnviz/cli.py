@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
+from .adapter import is_factory_spec, load_factory, resolve_factory
 from .align import (
     DEFAULT_METHOD,
     DEFAULT_SYMMETRIC_METHOD,
@@ -64,7 +65,8 @@ STREAMLIT_OPTIONS = (
 )
 MODEL_HELP = (
     f"checkpoint folder, or the name of a bundled one (default: {DEFAULT_MODEL}; "
-    f"{MODELS_ENV} points to another folder of checkpoints)"
+    f"{MODELS_ENV} points to another folder of checkpoints), or module:factory for your own "
+    "PyTorch model through an adapter (see the README)"
 )
 
 
@@ -81,6 +83,10 @@ def _error(message: str) -> None:
 
 
 def _load(model: str | None) -> Translator:
+    """A checkpoint folder or bundled name, or ``module:factory`` (your own model through an
+    adapter, see :mod:`attnviz.adapter`)."""
+    if model is not None and is_factory_spec(model):
+        return load_factory(model)
     return load(model_path(model))
 
 
@@ -315,6 +321,15 @@ def cmd_app(args: argparse.Namespace) -> int:
             return 2
     if folders:  # the server, which this process becomes, reads it
         os.environ[ALLOW_PATHS_ENV] = os.pathsep.join(map(str, folders))
+    if args.model is not None:
+        from .ui.models import ADAPTED_MODEL_ENV
+
+        try:  # a typo is said here, before the server starts; the server builds the model
+            resolve_factory(args.model)
+        except AttnvizError as exc:
+            _error(str(exc))
+            return 2
+        os.environ[ADAPTED_MODEL_ENV] = args.model
     command = [sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT), *STREAMLIT_OPTIONS]
     if args.port is not None:
         command.append(f"--server.port={args.port}")
@@ -803,6 +818,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="let visitors open checkpoint folders inside DIR on this machine (repeatable; "
         "default: none, the Checkpoint view then offers no server folders)",
+    )
+    app.add_argument(
+        "--model",
+        metavar="MODULE:FACTORY",
+        help="also offer your own PyTorch model, first in the model picker: FACTORY() in "
+        "MODULE (a module importable from here, or path/to/file.py) returns an adapter (see "
+        "attnviz.adapter); the server imports this code, a visitor never names any",
     )
     app.set_defaults(func=cmd_app)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .adapter import missing_feature
 from .errors import InputError
 from .translator import Score, Translation, Translator
 
@@ -184,6 +185,9 @@ def explain_step(
     translator: Translator, result: Translation | Score, index: int
 ) -> StepExplanation:
     """Step ``index`` (0-based) of ``result``, which ``translator`` made, taken apart."""
+    unavailable = missing_feature(translator, "explain")
+    if unavailable is not None:
+        raise InputError(unavailable)
     if not 0 <= index < len(result.steps):
         raise InputError(f"step {index + 1} does not exist: the output has {len(result.steps)}")
     source_ids, _ = translator.source_ids(result.source)

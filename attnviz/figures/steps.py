@@ -148,7 +148,7 @@ def _geometry(
         cell_px=cell,
         chars_per_line=chars_per_line,
         attention_px=n_rows * cell,
-        context_limit=max(float(np.abs(s.context).max()) for s in steps) or 1.0,
+        context_limit=_context_limit(steps),
     )
 
 
@@ -218,6 +218,13 @@ def _topk_trace(step: Step) -> go.Bar:
     )
 
 
+def _context_limit(steps: Sequence[Step]) -> float:
+    """The largest context value of any step (1 when all are 0); a model behind an adapter
+    may report no context vector (size 0)."""
+    sizes = [float(np.abs(s.context).max()) for s in steps if np.size(s.context)]
+    return max(sizes, default=0.0) or 1.0
+
+
 def _context_trace(step: Step, geo: _Geometry) -> go.Heatmap:
     return go.Heatmap(
         z=np.asarray(step.context, dtype=float)[None, :],
@@ -248,7 +255,9 @@ def _texts(
         "attention_title": "Attention over the source at this step",
         "output_title": "Output so far (this step's token in red)",
         "topk_title": "Top-k next tokens by probability (the chosen one in red)",
-        "context_title": f"Context vector this attention produced (norm {norm:.2f})",
+        "context_title": f"Context vector this attention produced (norm {norm:.2f})"
+        if np.size(step.context)
+        else "Context vector: not reported by this model",
     }
     annotations = [
         dict(text=text, y=geo.bands[band][0], yanchor="bottom", font=dict(size=FONT_SIZE + 2))

@@ -10,7 +10,7 @@ import streamlit as st
 from ..errors import CheckpointError
 from ..locations import models_dir
 from .messages import fail
-from .models import bundled_models, picked
+from .models import model_names, picked
 from .state import (
     ALIGN,
     BEAM_SEARCH,
@@ -72,7 +72,7 @@ def main() -> None:
     st.html(f"<style>{PAGE_CSS}{PRESENT_CSS if present else ''}</style>")
     if not present:  # the figure, not the app's name, goes on the projector's first screen
         st.title("attnviz: what does the translator look at?")
-    names = bundled_models()
+    names = model_names()
     if not names:
         st.info(
             f"No checkpoint found in {models_dir()}. Point ATTNVIZ_MODELS at a folder of "

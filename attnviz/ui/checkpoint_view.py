@@ -255,8 +255,15 @@ def render(model: PickedModel) -> None:
         return
     if opened is None:
         return
-    if opened.translator.checkpoint is None:
-        st.error("This model was not loaded from a checkpoint folder.")
+    if opened.translator.checkpoint is None:  # the adapted model: no folder, only its code
+        render_run(opened, beam, model.name)
+        st.info(
+            markdown_literal(
+                f"{opened.translator.name} is your own code behind an adapter (attnviz app "
+                "--model module:factory), not a checkpoint folder: it has no training curve, "
+                "snapshots, card or config.json to show."
+            )
+        )
         return
     # What a teacher or researcher uses first (a file through the model, the curve, attention
     # forming), then the reference parts.

@@ -8,11 +8,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from ..adapter import missing_feature
 from ..analysis import Attribution, KnockOut, attribution, knock_out
 from ..explain import SOFTMAX_LATEX, StepExplanation, context_latex, explain_step, softmax_latex
 from ..figures.explain import saliency_figure, step_explanation_figure
 from ..translator import Translation
 from .downloads import download_row, file_stem, show_figure
+from .messages import markdown_literal
 from .models import BY_NAME, PickedModel
 from .state import EXPLAIN, SALIENCY, STEP_THROUGH, flag, init_from_url, to_url
 
@@ -154,7 +156,15 @@ def render(model: PickedModel, translation: Translation, index: int) -> None:
     to_url(**{EXPLAIN: explain, SALIENCY: evidence})
     if explain:
         st.subheader(f"Explain step {index + 1}")
-        explain_section(explain_step(model.translator, translation, index), model.name)
+        unavailable = missing_feature(model.translator, "explain")
+        if unavailable is None:
+            explain_section(explain_step(model.translator, translation, index), model.name)
+        else:
+            st.info(markdown_literal(unavailable))
     if evidence:
         st.subheader(f"Does attention explain step {index + 1}?")
-        evidence_section(model, translation, index)
+        unavailable = [missing_feature(model.translator, f) for f in ("saliency", "knock_out")]
+        if any(unavailable):
+            st.info(markdown_literal(" ".join(reason for reason in unavailable if reason)))
+        else:
+            evidence_section(model, translation, index)

@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager
 
 import streamlit as st
 
+from ..adapter import adapter_examples
 from ..locations import examples_file
 from ..text_lines import read_lines
 from ..translator import Translator
@@ -28,11 +29,12 @@ OFFERED = "examples_offered"  # session key: the examples the picker offered on 
 
 
 def examples(translator: Translator) -> list[str]:
-    """The sources of the examples of the model's card (sentences it was trained to
-    translate); without them, the English sentences of assets/examples.txt."""
+    """The sources of the examples of the model's card or its adapter (sentences it was
+    trained to translate); without them, the English sentences of assets/examples.txt."""
     card = translator.checkpoint.card if translator.checkpoint is not None else {}
     found = card.get("examples") if isinstance(card, dict) else None
-    if isinstance(found, dict) and found:
+    found = adapter_examples(translator) or found
+    if isinstance(found, (dict, list)) and found:
         return [str(source) for source in found]
     path = examples_file()
     if not path.is_file():

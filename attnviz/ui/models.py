@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import streamlit as st
 
+from ..adapter import load_factory
 from ..checkpoint import CONFIG_FILE
 from ..errors import InputError
 from ..input_fit import input_fit
@@ -14,8 +16,11 @@ from ..translator import Score, Translation, Translator, load
 from .messages import warn
 
 __all__ = [
+    "ADAPTED_MODEL_ENV",
     "PickedModel",
+    "adapted_model",
     "bundled_models",
+    "model_names",
     "picked",
     "score_cached",
     "translate_cached",
@@ -26,12 +31,17 @@ __all__ = [
 
 @dataclass(frozen=True)
 class PickedModel:
-    """A model of the models folder, loaded: ``name`` is its folder's name (what the pickers
-    show and the caches key on), ``translator`` the one shared by every session."""
+    """A model the app offers, loaded: ``name`` is its folder's name, or the adapted model's
+    ``module:factory`` (what the pickers show and the caches key on), ``translator`` the one
+    shared by every session."""
 
     name: str
     translator: Translator
 
+
+# The ``module:factory`` of `attnviz app --model`: the user's own model, through an adapter.
+# Only the command line sets it; nothing a visitor types or uploads names code to import.
+ADAPTED_MODEL_ENV = "ATTNVIZ_APP_MODEL"
 
 # Cached results are keyed by the model's folder name: one translator per name and process.
 BY_NAME = {PickedModel: lambda model: model.name}
@@ -44,19 +54,35 @@ def bundled_models() -> list[str]:
     return sorted(names, key=lambda n: n != DEFAULT_MODEL)
 
 
+def adapted_model() -> str | None:
+    """The ``module:factory`` the server was started with (``attnviz app --model``), if any."""
+    return os.environ.get(ADAPTED_MODEL_ENV) or None
+
+
+def model_names() -> list[str]:
+    """What the model picker offers: the adapted model first (the one the user asked for),
+    then the checkpoint folders."""
+    adapted = adapted_model()
+    return [adapted, *bundled_models()] if adapted else bundled_models()
+
+
 @st.cache_resource(show_spinner="Loading the model…")
 def get_translator(name: str) -> Translator:
     """One Translator per model and process, shared by every session (it is thread-safe).
 
     Sessions run in threads of one process; the translator decodes with one torch thread
     (``Translator.threads``), so concurrent sessions share the cores instead of
-    oversubscribing them.
+    oversubscribing them. The adapted model (``name`` is its ``module:factory``) is built by
+    calling its factory.
     """
+    if name == adapted_model():
+        return load_factory(name)
     return load(models_dir() / name)
 
 
 def picked(name: str) -> PickedModel:
-    """The model of the models folder named ``name`` (CheckpointError when it cannot be used)."""
+    """The model named ``name``, a folder of the models folder or the adapted model
+    (CheckpointError when it cannot be used)."""
     return PickedModel(name, get_translator(name))
 
 
