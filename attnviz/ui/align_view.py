@@ -23,8 +23,7 @@ from ..align import (
     symmetric_links,
 )
 from ..alignment_matrix import AlignmentMatrix, alignment_matrix
-from ..checkpoint import CARD_FILE, CONFIG_FILE, MAX_CARD_BYTES, RECIPE_FILE
-from ..checkpoint.files import read_json_object
+from ..checkpoint import CONFIG_FILE
 from ..errors import AttnvizError
 from ..figures.captions import ALIGN_HEATMAP
 from ..figures.heatmap import alignment_heatmap
@@ -32,15 +31,10 @@ from ..locations import models_dir
 from ..translator import Translation
 from .downloads import TextFile, download_row, file_stem, show_figure
 from .inputs import beam_input, controls, sentence_input
-from .models import PickedModel, picked, score_cached, translation_or_message
+from .models import BY_NAME, PickedModel, picked, score_cached, translation_or_message
 from .state import ALIGN, LINKS, UNIT, flag, init_from_url, one_of, to_url
 
 __all__ = ["render"]
-
-
-def links_text(translation: Translation, unit: str) -> str:
-    """The hard links of ``translation`` in ``unit`` as one line of "source-target" pairs."""
-    return format_pharaoh(alignment_matrix(translation, unit, links=True).links) + "\n"
 
 
 @dataclass(frozen=True)
@@ -106,19 +100,16 @@ class HardLinks:
         return f"{self.method}, of a guided model" if self.guided else self.method
 
 
-@st.cache_resource(show_spinner=False)
-def hard_links_of(name: str) -> HardLinks:
-    """The best hard-link method the models folder allows for the model ``name``: ``agree``
-    with the reverse model its card names (the lowest AER on the gold sets), else ``pieces``
-    (also for a model trained with guided alignment, whose own attention is trained to align)."""
-    folder = models_dir() / name
+@st.cache_resource(show_spinner=False, hash_funcs=BY_NAME)
+def hard_links_of(model: PickedModel) -> HardLinks:
+    """The best hard-link method the models folder allows for ``model``: ``agree`` with the
+    reverse model its card names (the lowest AER on the gold sets), else ``pieces`` (also for
+    a model trained with guided alignment, whose own attention is trained to align)."""
+    checkpoint = model.translator.checkpoint
+    card = checkpoint.card if checkpoint is not None else {}
     try:
-        card = read_json_object(folder / CARD_FILE, "model card", MAX_CARD_BYTES)
-    except AttnvizError:
-        card = {}
-    try:
-        recipe = tomllib.loads((folder / RECIPE_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        recipe = tomllib.loads(checkpoint.recipe or "") if checkpoint is not None else {}
+    except tomllib.TOMLDecodeError:
         recipe = {}
     reverse = (card.get("alignment") or {}).get("reverse_model")
     guidance = recipe.get("guidance", {})
@@ -183,9 +174,11 @@ def render(model: PickedModel) -> None:
         return
     st.subheader("Translation")
     st.text(translation.text)  # st.text: what the model wrote is never read as Markdown/HTML
-    how = hard_links_of(model.name)
-    drawn = with_best_links(alignment_matrix(translation, unit, links=overlay), translation, how)
+    how = hard_links_of(model)
+    # Word links once per rerun: the figure (in words), the agreement and the Pharaoh file.
     words = with_best_links(alignment_matrix(translation, "words", links=True), translation, how)
+    linked = words if unit == "words" else alignment_matrix(translation, unit, links=True)
+    drawn = linked if overlay else replace(linked, links=[])
     reference = aligner_overlay(model, translation, words.links)
     dots = reference.links if unit == "words" else in_pieces(reference.links, translation)
     figure = alignment_heatmap(drawn, model.name, translation.beam_size, dots)
@@ -205,18 +198,13 @@ def render(model: PickedModel) -> None:
             TextFile(
                 "Piece links",
                 file_stem(ALIGN, model.name, "piece-links") + ".txt",
-                lambda: links_text(translation, "pieces"),
+                lambda: format_pharaoh(linked.links) + "\n",
             )
         )
     download_row(
         file_stem(ALIGN, model.name, unit),
         key="align",
         figure=figure,
-        numbers=lambda: {
-            "translation": translation,
-            "drawn": with_best_links(
-                alignment_matrix(translation, unit, links=True), translation, how
-            ),
-        },
+        numbers=lambda: {"translation": translation, "drawn": linked},
         files=files,
     )
