@@ -168,19 +168,22 @@ class AdaptedMemory(NamedTuple):
     tensors: the adapter's memory as a tuple, each (batch, ...)
     mask:    (batch, src_len) bool, True at real source tokens
     bare:    the adapter returned one tensor, not a tuple
+    bare_state: the adapter's decoder state is one tensor, not a tuple (kept here, with the
+             sentence, rather than on the shared model: concurrent sessions)
     """
 
     tensors: tuple[Tensor, ...]
     mask: Tensor
     bare: bool
+    bare_state: bool
 
     def select(self, index: Tensor) -> AdaptedMemory:
         """Rows ``index`` of the batch. index: (new_batch,) long."""
-        return AdaptedMemory(tuple(t[index] for t in self.tensors), self.mask[index], self.bare)
+        return self._replace(tensors=tuple(t[index] for t in self.tensors), mask=self.mask[index])
 
     def first(self, n: int) -> AdaptedMemory:
         """The first ``n`` rows of the batch, as views."""
-        return AdaptedMemory(tuple(t[:n] for t in self.tensors), self.mask[:n], self.bare)
+        return self._replace(tensors=tuple(t[:n] for t in self.tensors), mask=self.mask[:n])
 
     @property
     def memory(self) -> Tensors:
@@ -226,7 +229,6 @@ class AdaptedModel:
             source_eos=bool(getattr(adapter, "source_eos", True)),
             heads_used=int(getattr(adapter, "heads", 1)),
         )
-        self._bare_state = False
 
     def freeze(self) -> AdaptedModel:
         """Inference mode: an ``nn.Module`` adapter is switched to eval (no dropout)."""
@@ -281,9 +283,9 @@ class AdaptedModel:
 
     def _encoded(self, encoded: Any, src: Tensor, src_lengths: Tensor) -> Encoded:
         memory, state = encoded
-        self._bare_state = isinstance(state, Tensor)
         mask = torch.arange(src.shape[1], device=src.device)[None, :] < src_lengths[:, None]
-        keys = AdaptedMemory(_as_tuple(memory, "memory"), mask, isinstance(memory, Tensor))
+        bare = (isinstance(memory, Tensor), isinstance(state, Tensor))
+        keys = AdaptedMemory(_as_tuple(memory, "memory"), mask, *bare)
         return Encoded(keys, _as_tuple(state, "decoder state"))  # type: ignore[arg-type]
 
     # -- decoder ---------------------------------------------------------------------------
@@ -302,7 +304,7 @@ class AdaptedModel:
             self._require("knock_out")
             imposed = weights[:, 0] if self.config.heads_used == 1 else weights
         step = self.adapter.decode_step(
-            prev, state[0] if self._bare_state else state, memory.memory, memory.mask, imposed
+            prev, state[0] if memory.bare_state else state, memory.memory, memory.mask, imposed
         )
         attention = step.attention if step.attention.dim() == 3 else step.attention[:, None]
         if step.energies is None:
