@@ -129,8 +129,7 @@ def _greedy(
     prev = torch.full((len(sources),), cfg.bos_id, dtype=torch.long)
     for t in range(max(limits)):
         out = model.decode_step(prev, state, rows)
-        if decoding.beam_stop == "joey":
-            out = out._replace(logprobs=forbid_tokens(out.logprobs, t, "joey", cfg))
+        out = forbid_tokens(out, t, decoding, cfg)
         traces = _traces(out, k)
         top_ids, top_lp = traces[3], traces[4]
         keep = []
@@ -259,8 +258,7 @@ def _beams(
     for t in range(max(limits)):
         prev = torch.tensor([token for s in active for token in beams[s].last_tokens(cfg.bos_id)])
         out = model.decode_step(prev, state, rows)
-        if decoding.beam_stop == "joey":
-            out = out._replace(logprobs=forbid_tokens(out.logprobs, t, "joey", cfg))
+        out = forbid_tokens(out, t, decoding, cfg)
         attention, energies, context, top_ids, top_lp = _traces(out, k_ranked)
         next_rows, still, start = [], [], 0
         for sentence in active:

@@ -221,16 +221,19 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def forbid_tokens(logprobs: torch.Tensor, t: int, rule: str, config: ModelConfig) -> torch.Tensor:
-    """Tokens the toolkit never emits, at step ``t`` (0-based): Joey NMT gives BOS and PAD
-    -inf at every step and EOS at the first (min_output_length 1). logprobs: (batch, vocab)."""
-    if rule != "joey":
-        return logprobs
-    masked = logprobs.clone()
+def forbid_tokens(
+    out: StepOutput, t: int, decoding: DecodingConfig, config: ModelConfig
+) -> StepOutput:
+    """``out`` with the tokens the toolkit never emits at step ``t`` (0-based) made -inf:
+    under the ``joey`` rule BOS and PAD at every step and EOS at the first (Joey NMT's
+    min_output_length 1); under the other rules ``out`` as it is."""
+    if decoding.beam_stop != "joey":
+        return out
+    masked = out.logprobs.clone()
     masked[:, [config.bos_id, config.pad_id]] = float("-inf")
     if t == 0:
         masked[:, config.eos_id] = float("-inf")
-    return masked
+    return out._replace(logprobs=masked)
 
 
 def _traces(out: StepOutput, top_k: int) -> tuple[np.ndarray, ...]:
@@ -297,8 +300,7 @@ def greedy_search(
     k = min(top_k, cfg.vocab_size)
     for t in range(max_len):
         out = model.decode_step(prev, state, encoded)
-        if decoding.beam_stop == "joey":
-            out = out._replace(logprobs=forbid_tokens(out.logprobs, t, "joey", cfg))
+        out = forbid_tokens(out, t, decoding, cfg)
         attention, energies, context, top_ids, top_lp = _traces(out, k)
         token, logprob = int(top_ids[0, 0]), float(top_lp[0, 0])
         steps.append(
@@ -573,8 +575,7 @@ def beam_search(
     for t in range(max_len):
         prev = torch.tensor(beam.last_tokens(cfg.bos_id))
         out = model.decode_step(prev, state, encoded.first(len(beam.live)))
-        if decoding.beam_stop == "joey":
-            out = out._replace(logprobs=forbid_tokens(out.logprobs, t, "joey", cfg))
+        out = forbid_tokens(out, t, decoding, cfg)
         traces = _traces(out, max(k_trace, min(beam_size, cfg.vocab_size)))
         next_rows = beam.advance(t, out.logprobs, traces)
         if beam.done:
