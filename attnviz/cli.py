@@ -526,27 +526,28 @@ def _alignment_records(
     ]
 
 
-def _statistical_align_lines(priors: AlignerPriors, lines: Iterable[str], batch_size: int) -> int:
-    """Align each ``source ||| target`` line with eflomal and the model's priors, the lines of
-    a batch together; one Pharaoh line (empty on failure) per line."""
-    failed = False
-    for chunk in _line_chunks(lines, batch_size):
-        pairs: dict[int, tuple[str, str]] = {}
-        for number, line in chunk:
-            try:
-                source, target = _align_pair(line)
-                if not source.split() or not target.split():
-                    raise InputError("the aligner needs words on both sides")
-            except InputError as exc:
-                _error(f"line {number}: {exc}")
-                failed = True
-                continue
-            pairs[number] = (source, target)
-        aligned = statistical_align(list(pairs.values()), priors).links if pairs else []
-        links = dict(zip(pairs, aligned, strict=True))
-        for number, _ in chunk:
-            print(format_pharaoh(links[number]) if number in links else "", flush=True)
-    return 1 if failed else 0
+def _statistical_records(priors: AlignerPriors, chunk: NumberedLines) -> list[_Record]:
+    """One record per ``source ||| target`` line of ``chunk``, the lines aligned together by
+    eflomal with the model's priors: its Pharaoh line, or an empty line and the reason."""
+    pairs: dict[int, tuple[str, str]] = {}
+    refusals: dict[int, str] = {}
+    for number, line in chunk:
+        try:
+            source, target = _align_pair(line)
+            if not source.split() or not target.split():
+                raise InputError("the aligner needs words on both sides")
+        except InputError as exc:
+            refusals[number] = f"line {number}: {exc}"
+            continue
+        pairs[number] = (source, target)
+    aligned = statistical_align(list(pairs.values()), priors).links if pairs else []
+    links = dict(zip(pairs, aligned, strict=True))
+    return [
+        _Record(format_pharaoh(links[number]))
+        if number in links
+        else _Record("", [refusals[number]], failed=True)
+        for number, _ in chunk
+    ]
 
 
 def _cmd_statistical_align(args: argparse.Namespace) -> int:
@@ -559,8 +560,8 @@ def _cmd_statistical_align(args: argparse.Namespace) -> int:
     except AttnvizError as exc:
         _error(str(exc))
         return 2
-    return _for_input_lines(
-        args.input, lambda lines: _statistical_align_lines(priors, lines, args.batch_size)
+    return _records_of_input(
+        args.input, args.batch_size, lambda chunk: _statistical_records(priors, chunk)
     )
 
 
