@@ -53,7 +53,6 @@ __all__ = [
     "adapter_examples",
     "is_factory_spec",
     "load_factory",
-    "missing_feature",
     "resolve_factory",
     "word_tokenizer",
 ]
@@ -316,13 +315,6 @@ class AdaptedModel:
             context = attention.new_zeros(attention.shape[0], 0)
         new_state = _as_tuple(step.state, "decoder state")
         return StepOutput(step.logprobs, new_state, context, attention, energies)
-
-
-def missing_feature(translator: Translator, feature: str) -> str | None:
-    """Why ``translator`` cannot do ``feature`` ("explain", "knock_out", "saliency"), or
-    None when it can (always for attnviz's own models)."""
-    model = translator.model
-    return model.missing(feature) if isinstance(model, AdaptedModel) else None
 
 
 def adapter_examples(translator: Translator) -> list[str]:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .adapter import missing_feature
 from .errors import InputError
 from .translator import Score, Translation, Translator
 
@@ -185,7 +184,7 @@ def explain_step(
     translator: Translator, result: Translation | Score, index: int
 ) -> StepExplanation:
     """Step ``index`` (0-based) of ``result``, which ``translator`` made, taken apart."""
-    unavailable = missing_feature(translator, "explain")
+    unavailable = translator.model.missing("explain")
     if unavailable is not None:
         raise InputError(unavailable)
     if not 0 <= index < len(result.steps):

@@ -390,6 +390,11 @@ class AttentionRNN(nn.Module):
         weight = self.embed.weight if self.output_weight is None else self.output_weight
         return F.linear(pre, weight, self.output_bias)
 
+    def missing(self, feature: str) -> str | None:
+        """Why an analysis ``feature`` ("explain", "knock_out", "saliency") is unavailable:
+        never for attnviz's own models (an adapted model may lack one, see attnviz.adapter)."""
+        return None
+
     def freeze(self) -> AttentionRNN:
         """Switch to inference: eval mode, and the output layer repacked once for oneDNN.
 

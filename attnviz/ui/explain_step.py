@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ..adapter import missing_feature
 from ..analysis import Attribution, KnockOut, attribution, knock_out
 from ..explain import SOFTMAX_LATEX, StepExplanation, context_latex, explain_step, softmax_latex
 from ..figures.explain import saliency_figure, step_explanation_figure
@@ -156,14 +155,14 @@ def render(model: PickedModel, translation: Translation, index: int) -> None:
     to_url(**{EXPLAIN: explain, SALIENCY: evidence})
     if explain:
         st.subheader(f"Explain step {index + 1}")
-        unavailable = missing_feature(model.translator, "explain")
+        unavailable = model.translator.model.missing("explain")
         if unavailable is None:
             explain_section(explain_step(model.translator, translation, index), model.name)
         else:
             st.info(markdown_literal(unavailable))
     if evidence:
         st.subheader(f"Does attention explain step {index + 1}?")
-        unavailable = [missing_feature(model.translator, f) for f in ("saliency", "knock_out")]
+        unavailable = [model.translator.model.missing(f) for f in ("saliency", "knock_out")]
         if any(unavailable):
             st.info(markdown_literal(" ".join(reason for reason in unavailable if reason)))
         else:
