@@ -50,6 +50,7 @@ from .weights import (
     MAX_HEADER_BYTES,
     MAX_WEIGHTS_BYTES,
     read_safetensors_header,
+    save_tensors,
     save_weights,
 )
 
@@ -84,6 +85,7 @@ __all__ = [
     "read_config",
     "read_safetensors_header",
     "save_checkpoint",
+    "save_tensors",
     "save_weights",
     "snapshot_labels",
     "snapshot_path",

@@ -82,15 +82,20 @@ _TOKENIZER_TYPES: dict[str, type] = {
 
 
 def write_config(
-    folder: Path, config: ModelConfig, name: str, decoding: DecodingConfig | None = None
+    folder: Path,
+    config: ModelConfig,
+    name: str,
+    decoding: DecodingConfig | None = None,
+    tokenizer: dict[str, Any] | None = None,
 ) -> None:
-    """Write ``folder/config.json`` atomically; the tokenizer is the folder's spm.model. The
-    "decoding" section is written only when ``decoding`` is given."""
+    """Write ``folder/config.json`` atomically. ``tokenizer``: the "tokenizer" section (by
+    default the folder's joint spm.model); the "decoding" section is written only when
+    ``decoding`` is given."""
     data = {
         "format_version": FORMAT_VERSION,
         "name": name,
         "model": config.to_dict(),
-        "tokenizer": {"source": TOKENIZER_FILE, "target": TOKENIZER_FILE},
+        "tokenizer": tokenizer or {"source": TOKENIZER_FILE, "target": TOKENIZER_FILE},
     }
     if decoding is not None:
         data["decoding"] = decoding.to_dict()

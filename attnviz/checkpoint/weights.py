@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ __all__ = [
     "load_weights",
     "read_safetensors_header",
     "refuse_pickled_weights",
+    "save_tensors",
     "save_weights",
 ]
 
@@ -79,18 +81,25 @@ def save_weights(path: str | Path, model: AttentionRNN) -> Path:
     :class:`CheckpointError` if a weight does not fit float16 (NaN, Inf or beyond +-65504),
     so that nothing is written that :func:`load_weights` would refuse.
     """
+    return save_tensors(path, model.state_dict(), torch.float16)
+
+
+def save_tensors(path: str | Path, tensors: Mapping[str, Tensor], dtype: torch.dtype) -> Path:
+    """Write ``tensors`` (a state dict) to ``path`` as safetensors of ``dtype``, atomically:
+    float16 for attnviz's own checkpoints, float32 for imports, which must not lose
+    precision. Raises :class:`CheckpointError` for a weight that is not finite in ``dtype``."""
     path = Path(path)
-    tensors: dict[str, Tensor] = {}
-    for name, value in model.state_dict().items():
-        half = value.detach().to(device="cpu", dtype=torch.float16).contiguous()
-        if not bool(torch.isfinite(half).all()):
-            raise CheckpointError(
-                f"cannot save weight {name!r}: it holds NaN/Inf or values beyond the float16 "
-                "range (+-65504)"
+    converted: dict[str, Tensor] = {}
+    for name, value in tensors.items():
+        cast = value.detach().to(device="cpu", dtype=dtype).contiguous()
+        if not bool(torch.isfinite(cast).all()):
+            beyond = (
+                " or values beyond the float16 range (+-65504)" if dtype == torch.float16 else ""
             )
-        tensors[name] = half
+            raise CheckpointError(f"cannot save weight {name!r}: it holds NaN/Inf{beyond}")
+        converted[name] = cast
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": "pt", "attnviz": str(FORMAT_VERSION)})
+        save_file(converted, str(tmp), metadata={"format": "pt", "attnviz": str(FORMAT_VERSION)})
     return path
 
 

@@ -14,23 +14,24 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import save_file
+import torch
 
 from ..checkpoint import (
     CARD_FILE,
     CONFIG_FILE,
-    FORMAT_VERSION,
     MAX_CONFIG_BYTES,
     WEIGHTS_FILE,
     Checkpoint,
-    atomic_path,
     load_checkpoint,
+    save_tensors,
     write_bytes_atomic,
     write_json_atomic,
 )
+from ..checkpoint.config import write_config
 from ..checkpoint.files import read_json_object
 from ..errors import CheckpointError, InputError
 from ..model import AttentionRNN, ModelConfig
+from ..search import DecodingConfig
 from .imported import ImportedModel
 from .joey import read_joey_model
 from .onmt import read_onmt_checkpoint
@@ -123,27 +124,17 @@ def save_imported(
     folder = Path(folder)
     try:
         config = ModelConfig.from_dict(imported.model)
+        decoding = DecodingConfig.from_dict(imported.decoding)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"the imported model's settings are not usable: {exc}") from None
     _check_tensors(config, imported)
     folder.mkdir(parents=True, exist_ok=True)
     for file_name, data in imported.files.items():
         write_bytes_atomic(folder / file_name, data)
-    tensors = {k: v.detach().float().contiguous() for k, v in imported.tensors.items()}
-    with atomic_path(folder / WEIGHTS_FILE) as tmp:
-        metadata = {"format": "pt", "attnviz": str(FORMAT_VERSION)}
-        save_file(tensors, str(tmp), metadata=metadata)
+    save_tensors(folder / WEIGHTS_FILE, imported.tensors, torch.float32)
     write_json_atomic(folder / CARD_FILE, {"imported_from": imported.provenance})
-    write_json_atomic(
-        folder / CONFIG_FILE,
-        {
-            "format_version": FORMAT_VERSION,
-            "name": name if name is not None else folder.resolve().name,
-            "model": config.to_dict(),
-            "tokenizer": imported.tokenizer,
-            "decoding": imported.decoding,
-        },
-    )
+    name = name if name is not None else folder.resolve().name
+    write_config(folder, config, name, decoding, imported.tokenizer)
     try:
         return load_checkpoint(folder)
     except CheckpointError:
