@@ -88,6 +88,11 @@ class TokenizerSpec:
 
 @dataclass
 class TrainingSpec:
+    """How the model is trained. ``init_from`` (a checkpoint folder relative to the project
+    root) starts from that checkpoint's weights instead of a random initialisation, e.g. to
+    fine-tune a trained model with guidance; the recipe's model and tokenizer must be the
+    checkpoint's. The optimizer, learning-rate warm-up and step count start afresh."""
+
     max_tokens: int = 2000  # target tokens (padding included) per batch, all processes
     lr: float = 1e-3
     warmup_steps: int = 500
@@ -102,6 +107,7 @@ class TrainingSpec:
     patience: int = 6  # validations without a better dev BLEU before stopping
     snapshots: list[int] = field(default_factory=list)  # steps at which to keep weights
     threads: int | None = None
+    init_from: str | None = None
 
 
 @dataclass
@@ -254,6 +260,9 @@ def read_recipe(path: str | Path) -> Recipe:
     shared = recipe.tokenizer.model
     if shared is not None and not (root / shared).is_file():
         raise InputError(f"recipe {path} [tokenizer]: model {root / shared} does not exist")
+    start = recipe.training.init_from
+    if start is not None and not (root / start).is_dir():
+        raise InputError(f"recipe {path} [training]: init_from {root / start} is not a folder")
     try:
         config = recipe.model_config(vocab_size=recipe.tokenizer.vocab_size)
     except (TypeError, ValueError) as exc:

@@ -41,6 +41,7 @@ def training_card(
             if not torch.cuda.is_available()
             else torch.cuda.get_device_name(0),
             "torch": torch.__version__,
+            **({"init_from": recipe.training.init_from} if recipe.training.init_from else {}),
             "dev_bleu_greedy": state.best_bleu,
             "dev_bleu_definition": (
                 f"cased sacreBLEU (13a), greedy, on {len(data.dev_pairs)} dev sentences"

@@ -51,6 +51,7 @@ from .history import History, HistoryRow
 from .output import claim_output, removed_on_failure
 from .state import STATE_FILE, TrainState, load_state, save_state
 from .step import batch_loss, guided_train_step, train_step
+from .warm_start import load_initial_weights
 from .word_links import ensure_training_links
 
 __all__ = ["Trainer", "train"]
@@ -77,7 +78,10 @@ def train(
         if recipe.guidance.enabled:
             run_word_aligner(recipe, rank, world)
         data = prepare_data(recipe, tokenizer)
-        model = AttentionRNN(recipe.model_config(tokenizer.vocab_size)).to(device)
+        model = AttentionRNN(recipe.model_config(tokenizer.vocab_size))
+        if spec.init_from is not None and not resume:
+            load_initial_weights(model, tokenizer, recipe.root / spec.init_from)
+        model = model.to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
         state_path = recipe.output / STATE_FILE
         state = load_state(state_path, model, optimizer) if resume else TrainState(lr=spec.lr)
