@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -15,10 +16,17 @@ from .align import (
     read_gold,
     symmetric_links,
 )
+from .align.statistical import AlignerPriors, statistical_align
 from .text_lines import read_lines
 from .translator import Translator
 
-__all__ = ["GOLD_SETS", "GoldSet", "gold_alignment_metrics", "load_gold"]
+__all__ = [
+    "GOLD_SETS",
+    "GoldSet",
+    "gold_alignment_metrics",
+    "load_gold",
+    "reference_aligner_metrics",
+]
 
 
 @dataclass(frozen=True)
@@ -95,12 +103,7 @@ def gold_alignment_metrics(
             symmetric_links(t, b, e, o, method)
             for t, b, (e, o) in zip(there, back, pairs, strict=True)
         ]
-    results = {}
-    for method, links_of_pairs in predicted.items():
-        results[method] = {
-            k: round(v, 4) if isinstance(v, float) else v
-            for k, v in asdict(alignment_scores(links_of_pairs, links)).items()
-        }
+    results = {method: _scores(found, links) for method, found in predicted.items()}
     metrics = {
         "gold_set": gold.name,
         "methods": results,
@@ -114,3 +117,33 @@ def gold_alignment_metrics(
     if reverse is not None:
         metrics["reverse_model"] = reverse.name
     return metrics
+
+
+def _scores(found: list, gold: list[GoldAlignment]) -> dict:
+    """AER, precision, recall and link counts of ``found`` against ``gold``, rounded."""
+    return {
+        k: round(v, 4) if isinstance(v, float) else v
+        for k, v in asdict(alignment_scores(found, gold)).items()
+    }
+
+
+def reference_aligner_metrics(
+    priors: AlignerPriors, gold_dir: Path, language: str, runs: int = 5
+) -> dict:
+    """eflomal's scores on the language's gold set, aligning the gold pairs alone with a
+    model's ``priors``: the run of median AER of ``runs`` runs (its sampler is not seeded,
+    so runs differ) and every run's AER. Needs the ``attnviz[align]`` extra."""
+    pairs, links, _ = load_gold(gold_dir, GOLD_SETS[language])
+    scored = [_scores(statistical_align(pairs, priors).links, links) for _ in range(runs)]
+    median = statistics.median_low(s["aer"] for s in scored)
+    return {
+        "method": "eflomal",
+        f"median_of_{runs}_runs": next(s for s in scored if s["aer"] == median),
+        f"aer_of_{runs}_runs": sorted(s["aer"] for s in scored),
+        "definition": (
+            "eflomal 2.0.0 (attnviz align --method eflomal) on the gold pairs alone, with the "
+            "priors in aligner_priors.txt.gz counted from its links of this model's training "
+            "pairs (both directions, grow-diag-final-and); its sampler is not seeded, so runs "
+            "differ."
+        ),
+    }

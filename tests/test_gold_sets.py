@@ -9,7 +9,13 @@ import pytest
 
 import attnviz
 from attnviz.align import DIRECTIONAL_METHODS, METHODS
-from attnviz.gold_sets import GOLD_SETS, gold_alignment_metrics, load_gold
+from attnviz.align.statistical import model_priors
+from attnviz.gold_sets import (
+    GOLD_SETS,
+    gold_alignment_metrics,
+    load_gold,
+    reference_aligner_metrics,
+)
 
 
 def test_gold_sets_read_english_first(shared_data):
@@ -68,3 +74,16 @@ def test_the_bundled_cards_alignment_figures_are_reproduced(
         for key in ("aer", "precision", "recall"):
             # a float rounding on another CPU may flip a tie: one link moves AER ~0.001
             assert scores[key] == pytest.approx(shipped[key], abs=0.005), (method, key)
+
+
+def test_the_reference_aligner_is_scored_with_a_models_priors(shared_data):
+    """eflomal with the flagship's priors aligns the 37 gold pairs far better than chance;
+    the card keeps the median run and every run's AER."""
+    pytest.importorskip("eflomal", reason="needs the attnviz[align] extra")
+    priors = model_priors(PRETRAINED / "en-fr-additive")
+    metrics = reference_aligner_metrics(priors, shared_data / "gold", "fr", runs=3)
+    runs = metrics["aer_of_3_runs"]
+    assert len(runs) == 3 and runs == sorted(runs)
+    median = metrics["median_of_3_runs"]
+    assert median["aer"] == runs[1] and median["sure"] == 338
+    assert median["aer"] < 0.3  # attention alone: 0.53 (the card's `pieces`)

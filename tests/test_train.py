@@ -359,3 +359,46 @@ def test_a_failed_run_leaves_no_folder_behind(tmp_path, capsys):
     code, err = train_cli(capsys, path)
     assert code == 2 and "no such file" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pyproject.toml", "tiny.toml"]
+
+
+# -- starting from a trained checkpoint ------------------------------------------------------
+
+
+def test_a_run_can_start_from_a_trained_checkpoint(tmp_path):
+    """init_from copies the checkpoint's weights in: with a learning rate of 0 the new run's
+    checkpoint has exactly the weights it started from, and its card says where from."""
+    first = read_recipe(write_small_recipe(tmp_path))
+    train(first)
+    path = tmp_path / "again.toml"
+    text = path.with_name("tiny.toml").read_text()
+    text = text.replace('name = "tiny-reversal"', 'name = "tiny-again"')
+    text = text.replace('output = "pretrained/tiny-reversal"', 'output = "runs/tiny-again"')
+    text = text.replace("lr = 0.01", "lr = 0.0")
+    text = text.replace("threads = 1", 'threads = 1\ninit_from = "pretrained/tiny-reversal"')
+    text = text.replace("vocab_size = 340", 'model = "pretrained/tiny-reversal/spm.model"')
+    path.write_text(text)
+    again = train(read_recipe(path))
+    start, end = attnviz.load(first.output).checkpoint, attnviz.load(again).checkpoint
+    for name, tensor in start.model.state_dict().items():
+        assert torch.equal(end.model.state_dict()[name], tensor), name
+    assert end.card["training"]["init_from"] == "pretrained/tiny-reversal"
+
+
+def test_init_from_refuses_a_checkpoint_of_another_model_or_tokenizer(tmp_path):
+    from attnviz.tokenize import SentencePieceTokenizer
+    from attnviz.training.warm_start import load_initial_weights
+
+    recipe = read_recipe(write_small_recipe(tmp_path))
+    train(recipe)
+    tokenizer = attnviz.load(recipe.output).checkpoint.source_tokenizer
+    config = recipe.model_config(tokenizer.vocab_size)
+    wider = AttentionRNN(ModelConfig.from_dict({**config.to_dict(), "emb_dim": 24}))
+    with pytest.raises(InputError, match="model configuration differs"):
+        load_initial_weights(wider, tokenizer, recipe.output)
+    other = SentencePieceTokenizer.from_file(PRETRAINED / "reversal-dot" / "spm.model")
+    with pytest.raises(InputError, match="tokenizer differs"):
+        load_initial_weights(AttentionRNN(config), other, recipe.output)
+    path = tmp_path / "tiny.toml"
+    path.write_text(path.read_text().replace("threads = 1", 'threads = 1\ninit_from = "nowhere"'))
+    with pytest.raises(InputError, match="init_from .*nowhere is not a folder"):
+        read_recipe(path)

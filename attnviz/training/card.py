@@ -11,9 +11,11 @@ from pathlib import Path
 
 import torch
 
+from ..align.statistical import PRIORS_FILE, model_priors
 from ..checkpoint import CARD_FILE, load_checkpoint, write_bytes_atomic
+from ..errors import InputError
 from ..evaluate import evaluate_test_sets, example_translations
-from ..gold_sets import GOLD_SETS, gold_alignment_metrics
+from ..gold_sets import GOLD_SETS, gold_alignment_metrics, reference_aligner_metrics
 from ..model import AttentionRNN
 from ..recipe import Recipe
 from ..translator import Translator, load
@@ -120,7 +122,18 @@ def _with_alignment(recipe: Recipe, translator: Translator, card: dict) -> dict:
     card["alignment"] = gold_alignment_metrics(translator, gold_dir, language, reverse)
     if folder is not None and reverse is None:
         card["alignment"]["note"] = f"symmetric methods left out: {folder} is not trained yet"
+    if (recipe.output / PRIORS_FILE).is_file():
+        card["alignment"]["reference_aligner"] = _reference_aligner(recipe, gold_dir, language)
     return card
+
+
+def _reference_aligner(recipe: Recipe, gold_dir: Path, language: str) -> dict:
+    """The word aligner's scores with the run's priors, or why the card has none."""
+    try:
+        priors = model_priors(recipe.output)
+        return reference_aligner_metrics(priors, gold_dir, language)
+    except InputError as exc:  # the attnviz[align] extra is not installed
+        return {"method": "eflomal", "note": f"not scored: {exc}"}
 
 
 def _write_card(recipe: Recipe, card: dict) -> dict:
