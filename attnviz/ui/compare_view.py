@@ -104,7 +104,7 @@ def unit_panels(runs: list[MemberRun], unit: str, family: Family) -> list[Panel]
     panels = []
     for run in runs:
         matrix = alignment_matrix(run.translation, unit, links=False)
-        title = family.label_of(run.model)  # the grid's title names the family: names collide
+        title = family.label_of(run.model)  # the grid's title names the family; long names collide
         panels.append(Panel(title, matrix.source, matrix.target, matrix.attention))
     return panels
 
