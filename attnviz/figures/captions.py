@@ -14,6 +14,7 @@ __all__ = [
     "BEAM_DIVERGENCE",
     "BEAM_TREE",
     "COMPARE_GRID",
+    "COMPARE_TWIN_GRID",
     "HEATMAP_AXES",
     "STEP_THROUGH",
     "TRAINING_CURVE",
@@ -42,6 +43,13 @@ COMPARE_GRID = (
     "the source sentence, colour the attention weight (one colour scale and one colour bar, 0 "
     "to 1, for every heatmap, so equal shades are equal weights). Models trained alike that "
     "differ only in the scorer may still look at different words."
+)
+COMPARE_TWIN_GRID = (
+    "One heatmap per model, each on its own translation: rows are its output tokens, columns "
+    "the source sentence, colour the attention weight (one colour scale and one colour bar, 0 "
+    "to 1, for both heatmaps, so equal shades are equal weights). Left the model as trained, "
+    "right the same model after training on with its attention pulled towards the word "
+    "aligner's links."
 )
 BEAM_TREE = (
     "Every hypothesis the beam kept, one column per step from left to right; each node is a "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, replace
 
 import streamlit as st
@@ -12,76 +11,25 @@ from ..align import (
     DEFAULT_SYMMETRIC_METHOD,
     STATISTICAL_METHOD,
     UNITS,
-    AlignerPriors,
-    GoldAlignment,
     Link,
-    alignment_scores,
     format_pharaoh,
-    model_priors,
     sorted_links,
-    statistical_align,
     symmetric_links,
 )
 from ..alignment_matrix import AlignmentMatrix, alignment_matrix
 from ..checkpoint import CONFIG_FILE
-from ..errors import AttnvizError
 from ..figures.captions import ALIGN_HEATMAP
 from ..figures.heatmap import alignment_heatmap
 from ..locations import models_dir
+from ..scorer_lab import guidance_weight
 from ..translator import Translation
 from .downloads import TextFile, download_row, file_stem, show_figure
 from .inputs import beam_input, controls, sentence_input
 from .models import BY_NAME, PickedModel, picked, score_cached, translation_or_message
 from .state import ALIGN, LINKS, UNIT, flag, init_from_url, one_of, to_url
+from .word_aligner import AlignerOverlay, aligner_overlay
 
 __all__ = ["render"]
-
-
-@dataclass(frozen=True)
-class AlignerOverlay:
-    """The word aligner's links for one translation (word indices, source first) and the AER
-    of the attention's word links against them; or why there are none (``reason``)."""
-
-    links: list[Link]
-    aer: float | None
-    reason: str = ""
-
-
-@st.cache_resource(show_spinner=False)
-def saved_priors(name: str) -> AlignerPriors | str:
-    """The aligner priors saved with the model, read once per process; else why not."""
-    try:
-        return model_priors(models_dir() / name)
-    except AttnvizError as exc:
-        return str(exc)
-
-
-def aligner_overlay(
-    model: PickedModel, translation: Translation, attention: list[Link]
-) -> AlignerOverlay:
-    """eflomal's links of the source and its translation, with the model's priors, and the
-    AER of ``attention`` (the view's hard word links) against them."""
-    source = " ".join(translation.source_text_words)
-    target = " ".join(translation.target_text_words)
-    links = sentence_links(model.name, source, target)
-    if isinstance(links, str):
-        return AlignerOverlay([], None, links)
-    aer = alignment_scores([attention], [GoldAlignment.of(links)]).aer
-    return AlignerOverlay(links, aer)
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def sentence_links(name: str, source: str, target: str) -> list[Link] | str:
-    """eflomal's links of one pair with the model's priors, else why there are none. Cached:
-    eflomal's sampler is not seeded, and a rerun (a toggle, a step) must not move the dots."""
-    priors = saved_priors(name)
-    if isinstance(priors, str):
-        return priors
-    try:
-        (links,) = statistical_align([(source, target)], priors).links
-    except AttnvizError as exc:
-        return str(exc)
-    return sorted(links)
 
 
 @dataclass(frozen=True)
@@ -107,13 +55,8 @@ def hard_links_of(model: PickedModel) -> HardLinks:
     a model trained with guided alignment, whose own attention is trained to align)."""
     checkpoint = model.translator.checkpoint
     card = checkpoint.card if checkpoint is not None else {}
-    try:
-        recipe = tomllib.loads(checkpoint.recipe or "") if checkpoint is not None else {}
-    except tomllib.TOMLDecodeError:
-        recipe = {}
     reverse = (card.get("alignment") or {}).get("reverse_model")
-    guidance = recipe.get("guidance", {})
-    guided = isinstance(guidance, dict) and (guidance.get("weight") or 0) > 0
+    guided = guidance_weight(checkpoint.recipe if checkpoint is not None else None) > 0
     if isinstance(reverse, str) and (models_dir() / reverse / CONFIG_FILE).is_file():
         return HardLinks(DEFAULT_SYMMETRIC_METHOD, reverse, guided)
     return HardLinks(DEFAULT_METHOD, None, guided)
@@ -179,7 +122,7 @@ def render(model: PickedModel) -> None:
     words = with_best_links(alignment_matrix(translation, "words", links=True), translation, how)
     linked = words if unit == "words" else alignment_matrix(translation, unit, links=True)
     drawn = linked if overlay else replace(linked, links=[])
-    reference = aligner_overlay(model, translation, words.links)
+    reference = aligner_overlay(model.name, translation, words.links)
     dots = reference.links if unit == "words" else in_pieces(reference.links, translation)
     figure = alignment_heatmap(drawn, model.name, translation.beam_size, dots)
     show_figure(figure, key="heatmap", caption=ALIGN_HEATMAP, tokens=[*drawn.source, *drawn.target])

@@ -1,16 +1,20 @@
 """Compare scorers: one sentence through the models that differ only in their attention
-scorer, their heatmaps side by side and a table of how they differ."""
+scorer, or through a model and its guided twin, their heatmaps side by side and a table of
+how they differ."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ..align import UNITS, word_attention
+from ..align import STATISTICAL_METHOD, UNITS, own_links, sorted_links, word_attention
 from ..alignment_matrix import alignment_matrix
 from ..errors import CheckpointError, InputError
-from ..figures.captions import COMPARE_GRID
+from ..figures.captions import COMPARE_GRID, COMPARE_TWIN_GRID
 from ..figures.compare import Panel, heatmap_grid
 from ..locations import models_dir
 from ..scorer_lab import (
@@ -20,14 +24,14 @@ from ..scorer_lab import (
     default_family,
     divergence_matrix,
     families,
-    scorer_of,
+    guided_twins,
     synthetic_task,
 )
 from ..synthetic import SyntheticPair, gold_pair
 from ..translator import Score
 from .downloads import download_row, file_stem, show_figure
 from .inputs import beam_input, controls, sentence_input
-from .messages import fail, warn
+from .messages import fail, markdown_literal, warn
 from .models import (
     PickedModel,
     bundled_models,
@@ -37,6 +41,7 @@ from .models import (
     warn_if_unfit,
 )
 from .state import COMPARE, FAMILY, UNIT, init_from_url, one_of, to_url
+from .word_aligner import aligner_overlay, priors_owners
 
 __all__ = ["family_picker", "member_runs", "render"]
 
@@ -51,7 +56,7 @@ def family_picker(choices: list[Family], model: str, container=st) -> Family:
     name = container.selectbox(
         "Family",
         names,
-        format_func=lambda n: f"{n}-* ({len(choices[names.index(n)].members)} models)",
+        format_func=lambda n: choices[names.index(n)].label,
         key=FAMILY,
     )
     to_url(**{FAMILY: name})
@@ -94,12 +99,12 @@ def family_gold(members: list[PickedModel], text: str) -> tuple[str | None, Synt
     return task, gold_pair(task, text)
 
 
-def unit_panels(runs: list[MemberRun], unit: str) -> list[Panel]:
+def unit_panels(runs: list[MemberRun], unit: str, family: Family) -> list[Panel]:
     """Each model's own translation as a panel in ``unit``."""
     panels = []
     for run in runs:
         matrix = alignment_matrix(run.translation, unit, links=False)
-        title = scorer_of(run.model)  # the grid's title names the family; long names collide
+        title = family.label_of(run.model)  # the grid's title names the family; long names collide
         panels.append(Panel(title, matrix.source, matrix.target, matrix.attention))
     return panels
 
@@ -120,13 +125,14 @@ def head_panels(run: MemberRun, unit: str) -> list[Panel]:
     return panels
 
 
-def show_heatmaps(runs: list[MemberRun], unit: str, family: str) -> go.Figure:
+def show_heatmaps(runs: list[MemberRun], unit: str, family: Family) -> go.Figure:
     """The grid of every model's attention (and one grid of heads per multi-head model);
     returns the models' grid for the HTML export."""
     st.subheader("Attention of each model")
-    panels = unit_panels(runs, unit)
-    grid = heatmap_grid(panels, f"Attention of the {family} models, by {unit[:-1]}")
-    show_figure(grid, key="compare-grid", caption=COMPARE_GRID, tokens=tokens_of(panels))
+    panels = unit_panels(runs, unit, family)
+    grid = heatmap_grid(panels, family.grid_title(unit))
+    caption = COMPARE_TWIN_GRID if family.twin else COMPARE_GRID
+    show_figure(grid, key="compare-grid", caption=caption, tokens=tokens_of(panels))
     for run in runs:
         heads = head_panels(run, unit)
         if not heads:
@@ -134,9 +140,57 @@ def show_heatmaps(runs: list[MemberRun], unit: str, family: str) -> go.Figure:
         st.caption(
             f"Each of the {len(heads)} heads of {run.model} (its heatmap above is their mean):"
         )
-        title = f"The {len(heads)} heads of {run.model} ({scorer_of(run.model)}), by {unit[:-1]}"
+        label = family.label_of(run.model)
+        title = f"The {len(heads)} heads of {run.model} ({label}), by {unit[:-1]}"
         show_figure(heatmap_grid(heads, title), key=f"compare-heads-{run.model}")
     return grid
+
+
+def with_aligner_aer(
+    members: list[PickedModel], runs: list[MemberRun]
+) -> tuple[list[MemberRun], list[str]]:
+    """The runs with the AER of each model's hard word links (its own ``pieces`` links on the
+    shared target) against the word aligner's links of that pair (eflomal with the model's
+    priors, aligned once for models that share them); and, once each, why some have none."""
+    measured, reasons = [], []
+    owners = priors_owners([m.name for m in members])
+    for owner, run in zip(owners, runs, strict=True):
+        if run.shared is None:  # the shared target could not be scored: no links either
+            measured.append(run)
+            continue
+        overlay = aligner_overlay(owner, run.shared, sorted_links(own_links(run.shared)))
+        if overlay.aer is None and overlay.reason not in reasons:
+            reasons.append(overlay.reason)
+        aer = np.nan if overlay.aer is None else overlay.aer
+        measured.append(replace(run, aligner_aer=aer))
+    return measured, reasons
+
+
+def introduce_twins(family: Family) -> None:
+    """What a twin pair's comparison shows."""
+    unguided, guided = family.members
+    st.caption(
+        f"The attention of the same model before and after guided training: {unguided} as "
+        f"trained, and {guided}, trained with a loss that pulls its attention towards the "
+        f"links of the {STATISTICAL_METHOD} word aligner. Attention is not alignment (Koehn & "
+        "Knowles 2017): what a model attends to need not be the source word a translation "
+        "comes from, unless the model is trained to make it so."
+    )
+
+
+def explain_twins(reasons: list[str]) -> None:
+    """How a twin pair's word-aligner AER is measured, and why some models have none."""
+    st.caption(
+        f"AER against {STATISTICAL_METHOD} (0 = the same links): each model's hard word links "
+        "(pieces: each target piece to its most attended source word) on the shared target, "
+        f"against {STATISTICAL_METHOD}'s links of the same pair (with the aligner priors "
+        "saved with the model; one alignment for both where they share their priors). The "
+        "cards' gold-set AER: the same pieces links, and agree "
+        "(links both the model and its reverse model find) where the card has it."
+    )
+    if reasons:
+        why = markdown_literal("; ".join(reasons))  # errors name paths: shown as written
+        st.caption(f"No AER against {STATISTICAL_METHOD}: {why}.")
 
 
 def tokens_of(panels: list[Panel]) -> list[str]:
@@ -164,13 +218,16 @@ def explain(
 
 def render(model: PickedModel) -> None:
     """The Compare scorers view; the sidebar's model picks the family shown first."""
-    found = families(models_dir(), bundled_models())
-    choices = [f for f in found if len(f.members) >= 2]
+    names = bundled_models()
+    found = families(models_dir(), names)
+    choices = [f for f in found if len(f.members) >= 2] + guided_twins(models_dir(), names)
     if not choices:
         st.info(
-            "No family of models that differ only in their scorer has two members here. A "
-            "family is checkpoint folders named <family>-<scorer> (scorer: dot, general, "
-            "additive, scaled_dot, multihead) whose configs agree apart from the scorer."
+            "No family of models that differ only in their scorer has two members here, and "
+            "no model has a guided twin. A family is checkpoint folders named "
+            "<family>-<scorer> (scorer: dot, general, additive, scaled_dot, multihead) whose "
+            "configs agree apart from the scorer. A guided twin of a folder X is a folder "
+            "X-guided with the same config, trained with a [guidance] weight above 0."
         )
         return
     init_from_url(UNIT, "words", one_of(UNITS))
@@ -197,17 +254,25 @@ def render(model: PickedModel) -> None:
     except InputError as exc:
         warn(str(exc))
         return
+    reasons: list[str] = []
+    if family.twin:
+        with st.spinner(f"Aligning with {STATISTICAL_METHOD}…"):
+            runs, reasons = with_aligner_aer(members, runs)
     if any(r.translation.truncated for r in runs):
         st.warning("The sentence is longer than these models read; only its beginning was used.")
     warn_if_unfit(members[0].translator, text)
+    if family.twin:
+        introduce_twins(family)
     st.subheader("Side by side in numbers")
     jsd = divergence_matrix([r.shared for r in runs])
-    table = compare_table(runs, pair, jsd)
+    table = compare_table(runs, pair, jsd, family)
     # A static table wraps its text: every column stays on screen (a data grid would scroll
     # the scores off to the right behind the translations).
     st.table(table.style.format(precision=3, na_rep="–").hide(axis="index"))
     explain(runs, target, task, pair)
-    grid = show_heatmaps(runs, unit, family.name)
+    if family.twin:
+        explain_twins(reasons)
+    grid = show_heatmaps(runs, unit, family)
     names = family.members
     pairwise = pd.DataFrame(jsd, index=names, columns=names)
     st.caption("Mean JSD (bits) between each pair of models on the shared target:")
@@ -237,7 +302,7 @@ def render(model: PickedModel) -> None:
                     "target": p.target_tokens,
                     "attention": p.attention,
                 }
-                for p in unit_panels(runs, unit)
+                for p in unit_panels(runs, unit, family)
             ],
         },
     }
