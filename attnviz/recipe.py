@@ -116,7 +116,7 @@ class AlignmentSpec:
 
     ``reverse_model`` (a checkpoint folder relative to the project root, translating the
     target language into English) adds the symmetric methods (intersect, grow-diag, agree);
-    the card leaves them out, and says so, while that folder does not exist yet.
+    the card leaves them out, and says so, while that folder holds no checkpoint yet.
     """
 
     reverse_model: str | None = None

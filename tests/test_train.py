@@ -287,6 +287,9 @@ def test_alignment_only_rescores_the_card_with_the_reverse_model(
         'multi30k = ["en", "fr"]\n'
         '[alignment]\nreverse_model = "pretrained/{reverse}"\n'
     )
+    # A folder holding only the reverse model's recipe (its run has not ended) is not one yet.
+    (tmp_path / "pretrained/not-trained").mkdir()
+    (tmp_path / "pretrained/not-trained/recipe.toml").write_text('name = "not-trained"\n')
     recipe.write_text(text.format(reverse="not-trained"))
     card = write_alignment_metrics(read_recipe(recipe))
     assert "intersect" not in card["alignment"]["methods"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from ..align.statistical import PRIORS_FILE, model_priors
-from ..checkpoint import CARD_FILE, load_checkpoint, write_bytes_atomic
+from ..checkpoint import CARD_FILE, CONFIG_FILE, load_checkpoint, write_bytes_atomic
 from ..errors import InputError
 from ..evaluate import evaluate_test_sets, example_translations
 from ..gold_sets import GOLD_SETS, gold_alignment_metrics, reference_aligner_metrics
@@ -117,7 +117,7 @@ def _with_alignment(recipe: Recipe, translator: Translator, card: dict) -> dict:
         return card
     reverse = None
     folder = recipe.alignment.reverse_model
-    if folder is not None and (recipe.root / folder).is_dir():
+    if folder is not None and (recipe.root / folder / CONFIG_FILE).is_file():
         reverse = load(recipe.root / folder)
     card["alignment"] = gold_alignment_metrics(translator, gold_dir, language, reverse)
     if folder is not None and reverse is None:
