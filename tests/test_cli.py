@@ -263,3 +263,22 @@ def test_align_in_batches_equals_one_pair_at_a_time(reversal_checkpoint, monkeyp
     assert alone[:2] == batched[:2]
     assert alone[0] == 1 and batched[1].split("\n")[9] == ""
     assert "line 10:" in batched[2]
+
+
+def test_a_reader_that_goes_away_stops_the_output_quietly(tmp_path):
+    """`attnviz eval-align ... | head -0`: the pipe closes before the command writes; it
+    stops without a traceback or Python's "Exception ignored" message."""
+    (tmp_path / "pred.txt").write_text("0-0 1-1\n")
+    (tmp_path / "gold.txt").write_text("0-0 1-1\n")
+    command = [sys.executable, "-m", "attnviz", "eval-align", "--pred", "pred.txt"]
+    process = subprocess.Popen(
+        [*command, "--gold", "gold.txt"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    process.stdout.close()  # before the interpreter has even started: the write must fail
+    stderr = process.stderr.read()
+    assert process.wait(timeout=120) == 1
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
