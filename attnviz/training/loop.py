@@ -45,6 +45,7 @@ from ..recipe import Recipe
 from ..sharding import init_distributed
 from ..tokenize import SentencePieceTokenizer, Tokenizer
 from ..translator import Translator
+from .allocator import reuse_freed_memory
 from .batching import make_batch
 from .card import training_card, write_test_metrics
 from .corpora import PreparedData, prepare_data, recipe_tokenizer, split_corpora
@@ -69,6 +70,7 @@ def train(
     files this run did not create, unless ``overwrite`` (see ``output.claim_output``).
     """
     spec = recipe.training
+    reuse_freed_memory()
     resume = claim_output(recipe.output, resume=resume, overwrite=overwrite)
     rank, world = init_distributed(device)
     if spec.threads or world > 1:
