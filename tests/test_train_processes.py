@@ -77,6 +77,16 @@ def test_ctrl_c_stops_every_worker_and_resume_continues(tmp_path):
     assert [int(row[STEP]) for row in history(tmp_path)] == list(range(10, 61, 10))
 
 
+def test_workers_stop_together_at_the_time_budget(tmp_path):
+    """Each worker has its own clock: they agree on the step to stop at (else one would wait
+    for the other's gradients for ever)."""
+    write_recipe(tmp_path, max_steps=100000, validate_every=100000)
+    process = start(tmp_path, "--processes", "2", "--max-minutes", "0.1")
+    assert process.wait(timeout=240) == 0, process.stderr.read()
+    state = state_summary(tmp_path / RUN / STATE_FILE)
+    assert state["elapsed_s"] >= 6 and 0 < state["step"] < 100000
+
+
 def test_a_failed_worker_stops_the_others(tmp_path):
     write_recipe(tmp_path, max_steps=100000, validate_every=10)
     process = start(tmp_path, "--processes", "2")

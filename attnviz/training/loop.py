@@ -193,6 +193,12 @@ class Trainer:
 
     def should_stop(self) -> bool:
         self.state.elapsed_s = self.elapsed()
+        if self.world > 1 and self.recipe.training.max_minutes is not None:
+            # Each process has its own clock; all must stop at the same step (a process that
+            # trained one more would wait forever for the others' gradients): the latest.
+            elapsed = torch.tensor([self.state.elapsed_s], dtype=torch.float64)
+            dist.all_reduce(elapsed, op=dist.ReduceOp.MAX)
+            self.state.elapsed_s = float(elapsed)
         return self.state.done(self.recipe.training)
 
     def elapsed(self) -> float:
