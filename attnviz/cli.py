@@ -410,7 +410,8 @@ def _training_processes(args: argparse.Namespace, recipe: Recipe) -> int:
                 "(torchrun --nproc_per_node): give one of the two"
             )
         return world
-    return args.processes or automatic_processes(args.device, recipe.training.threads)
+    spec = recipe.training
+    return args.processes or automatic_processes(args.device, spec.threads, spec.max_tokens)
 
 
 def _worker_argv(args: argparse.Namespace, recipe: Recipe, processes: int) -> list[str]:
@@ -980,9 +981,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--processes",
         type=_positive_int,
         metavar="N",
-        help="data-parallel training processes (default: on a CPU one per core the run may "
-        "use, the recipe's `threads` or every core, each with one torch thread, the fastest "
-        "choice measured; 1 with --device cuda)",
+        help="data-parallel training processes (default on a CPU: one per core the run may "
+        "use, the recipe's `threads` or every core, at most one per 500 tokens of "
+        "max_tokens, the cores shared out as torch threads; 1 with --device cuda)",
     )
     train.add_argument(
         "--test-only",

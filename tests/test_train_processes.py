@@ -17,7 +17,12 @@ from test_train import write_recipe
 import attnviz
 from attnviz.training.history import DEV_LOSS, STEP, TRAIN_LOSS
 from attnviz.training.state import STATE_FILE, state_summary
-from attnviz.training.workers import automatic_processes, threads_per_process, usable_cores
+from attnviz.training.workers import (
+    MIN_PROCESS_TOKENS,
+    automatic_processes,
+    threads_per_process,
+    usable_cores,
+)
 
 RUN = Path("pretrained/tiny-reversal")
 
@@ -104,9 +109,12 @@ def test_a_failed_worker_stops_the_others(tmp_path):
 
 
 def test_the_default_is_one_process_per_core_the_run_may_use():
-    assert automatic_processes("cpu", None) == usable_cores()
-    assert automatic_processes("cpu", 1) == 1
-    assert automatic_processes("cpu", 10**6) == usable_cores()
-    assert automatic_processes("cuda", None) == 1
+    cores = usable_cores()
+    assert automatic_processes("cpu", None, 10**6) == cores
+    assert automatic_processes("cpu", 1, 2000) == 1
+    assert automatic_processes("cpu", 10**6, 10**6) == cores
+    assert automatic_processes("cpu", None, 2 * MIN_PROCESS_TOKENS) == min(cores, 2)
+    assert automatic_processes("cpu", None, MIN_PROCESS_TOKENS - 1) == 1
+    assert automatic_processes("cuda", None, 10**6) == 1
     assert threads_per_process(4, 2) == 2
     assert threads_per_process(1, 2) == 1

@@ -22,6 +22,7 @@ import time
 from collections.abc import Sequence
 
 __all__ = [
+    "MIN_PROCESS_TOKENS",
     "automatic_processes",
     "run_workers",
     "threads_per_process",
@@ -29,6 +30,9 @@ __all__ = [
     "usable_cores",
 ]
 
+# The fewest target tokens of a batch that a process gets by default: with fewer, the
+# hundreds of small operations per step that do not grow with the batch would dominate.
+MIN_PROCESS_TOKENS = 500
 # How long stopped workers get to end by themselves before they are killed.
 _GRACE_S = 30.0
 
@@ -44,14 +48,15 @@ def under_launcher() -> bool:
     return "WORLD_SIZE" in os.environ
 
 
-def automatic_processes(device: str, threads: int | None) -> int:
+def automatic_processes(device: str, threads: int | None, max_tokens: int) -> int:
     """The number of training processes ``--processes`` picks by default: one per core that
-    the run may use (the recipe's ``threads``, else every usable core), each with one thread;
-    1 on a GPU, where one process keeps the device busy."""
+    the run may use (the recipe's ``threads``, else every usable core), but no more than
+    leaves each process ``MIN_PROCESS_TOKENS`` of a batch's ``max_tokens``; 1 on a GPU, where
+    one process keeps the device busy."""
     if device != "cpu":
         return 1
-    cores = usable_cores()
-    return max(1, min(threads, cores) if threads else cores)
+    cores = min(threads, usable_cores()) if threads else usable_cores()
+    return max(1, min(cores, max_tokens // MIN_PROCESS_TOKENS))
 
 
 def threads_per_process(threads: int | None, processes: int) -> int:
