@@ -5,8 +5,8 @@
     .venv/bin/python tests/peers/train_side_by_side.py [--minutes 5] [--only joey onmt ...]
 
 One after another, on the same data (Multi30k en-de train from ../shared/data, a joint 8k
-SentencePiece model) and 2 torch threads each (--threads), it trains for the same minutes
-(--minutes) of training loop:
+SentencePiece model) and 2 cores each (--threads: the peers' torch threads, attnviz's cores
+in all), it trains for the same minutes (--minutes) of training loop:
   joey          Joey NMT: bi-GRU encoder 256 per direction, GRU decoder 256, embeddings 256,
                 its Bahdanau (MLP) attention, batches of 2,000 target tokens
   attnviz       attnviz train with the same sizes (additive scorer, enc_hidden 256), in
@@ -29,7 +29,8 @@ loading and the optimizer included; validation is switched off in all three):
   attnviz      the tok_s of its progress bar (target tokens since the loop started / seconds).
 Peak memory is the largest sum of the resident set sizes of the run's processes (sampled
 every 0.2 s; attnviz's worker processes included) and the largest single process's (GNU
-time), setup included.
+time; n/a when it wrote none, as for the peers stopped by SIGINT in the last sitting), setup
+included.
 The peers run in the venvs JOEY_VENV and ONMT_VENV (default /work/venvs/joey, /work/venvs/onmt).
 """
 
