@@ -29,8 +29,8 @@ loading and the optimizer included; validation is switched off in all three):
   attnviz      the tok_s of its progress bar (target tokens since the loop started / seconds).
 Peak memory is the largest sum of the resident set sizes of the run's processes (sampled
 every 0.2 s; attnviz's worker processes included) and the largest single process's (GNU
-time; n/a when it wrote none, as for the peers stopped by SIGINT in the last sitting), setup
-included.
+time; n/a when a run that did not end within 60 s of SIGINT was killed, GNU time with it, as
+the peers were in the last sitting), setup included.
 The peers run in the venvs JOEY_VENV and ONMT_VENV (default /work/venvs/joey, /work/venvs/onmt).
 """
 
