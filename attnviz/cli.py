@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
 from .adapter import is_factory_spec, load_factory, resolve_factory
@@ -49,7 +49,16 @@ from .errors import AttnvizError, InputError
 from .locations import APP_SCRIPT, DEFAULT_MODEL, MODELS_ENV, model_path
 from .sharding import Ranks, corpus_ranks, leads
 from .text_lines import read_lines
+from .training.workers import (
+    automatic_processes,
+    run_workers,
+    threads_per_process,
+    under_launcher,
+)
 from .translator import Translation, Translator, load
+
+if TYPE_CHECKING:
+    from .recipe import Recipe
 
 __all__ = ["STREAMLIT_OPTIONS", "build_parser", "main"]
 
@@ -351,6 +360,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .recipe import read_recipe
     from .training.card import write_alignment_metrics, write_test_metrics
     from .training.loop import train
+    from .training.output import claim_output
 
     try:
         recipe = read_recipe(args.recipe)
@@ -366,12 +376,53 @@ def cmd_train(args: argparse.Namespace) -> int:
             return 0
         if args.max_minutes is not None:
             recipe.training.max_minutes = args.max_minutes
+        processes = _training_processes(args, recipe)
+        if processes > 1 and not under_launcher():
+            # Refused here, once, rather than by every worker; the workers find it free.
+            claim_output(recipe.output, resume=args.resume, overwrite=args.overwrite)
+            threads = threads_per_process(recipe.training.threads, processes)
+            code = run_workers(_worker_argv(args, recipe, processes), processes, threads)
+            if code:
+                stopped = "interrupted" if code == 130 else f"a training process failed ({code})"
+                _error(f"{stopped}; continue the run with --resume --output {recipe.output}")
+            return code
         folder = train(recipe, resume=args.resume, device=args.device, overwrite=args.overwrite)
     except AttnvizError as exc:
         _error(str(exc))
         return 2
-    print(f"checkpoint: {folder}")
+    except KeyboardInterrupt:
+        if not under_launcher():
+            _error("interrupted; continue the run with --resume")
+        return 130
+    if leads():
+        print(f"checkpoint: {folder}")
     return 0
+
+
+def _training_processes(args: argparse.Namespace, recipe: Recipe) -> int:
+    """``--processes``, else the automatic choice; under torchrun, torchrun's (a different
+    ``--processes`` is refused)."""
+    if under_launcher():
+        world = int(os.environ["WORLD_SIZE"])
+        if args.processes not in (None, world):
+            raise InputError(
+                f"--processes {args.processes} under a launcher of {world} processes "
+                "(torchrun --nproc_per_node): give one of the two"
+            )
+        return world
+    spec = recipe.training
+    return args.processes or automatic_processes(args.device, spec.threads, spec.max_tokens)
+
+
+def _worker_argv(args: argparse.Namespace, recipe: Recipe, processes: int) -> list[str]:
+    """The command line of each worker: this one, with the folder already claimed."""
+    argv = ["train", args.recipe, "--output", str(recipe.output), "--device", args.device]
+    argv += ["--processes", str(processes)]
+    if args.resume:
+        argv.append("--resume")
+    if args.max_minutes is not None:
+        argv += ["--max-minutes", repr(args.max_minutes)]
+    return argv
 
 
 # -- import ---------------------------------------------------------------------------------
@@ -925,6 +976,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--max-minutes", type=float, metavar="M", help="stop after M minutes in all (overrides)"
+    )
+    train.add_argument(
+        "--processes",
+        type=_positive_int,
+        metavar="N",
+        help="data-parallel training processes (default on a CPU: one per core the run may "
+        "use, the recipe's `threads` or every core, at most one per 500 tokens of "
+        "max_tokens, the cores shared out as torch threads; 1 with --device cuda)",
     )
     train.add_argument(
         "--test-only",

@@ -385,10 +385,15 @@ class AttentionRNN(nn.Module):
         """The embedding the encoder reads (the joint one when there is one vocabulary)."""
         return self.embed if self.src_embed is None else self.src_embed
 
+    def output_layer(self) -> tuple[Tensor, Tensor | None]:
+        """The output layer's weight (vocab, emb_dim | dec_hidden), the target embedding when
+        tied, and its bias (vocab,) or None."""
+        weight = self.embed.weight if self.output_weight is None else self.output_weight
+        return weight, self.output_bias
+
     def logits(self, pre: Tensor) -> Tensor:
         """pre: (..., emb_dim | dec_hidden) -> (..., vocab)."""
-        weight = self.embed.weight if self.output_weight is None else self.output_weight
-        return F.linear(pre, weight, self.output_bias)
+        return F.linear(pre, *self.output_layer())
 
     def missing(self, feature: str) -> str | None:
         """Why an analysis ``feature`` ("explain", "knock_out", "saliency") is unavailable:
@@ -405,8 +410,9 @@ class AttentionRNN(nn.Module):
         self.eval()
         if not torch.backends.mkldnn.is_available():
             return self
-        weight = self.embed.weight if self.output_weight is None else self.output_weight
-        bias = self.output_bias if self.output_bias is not None else weight.new_zeros(len(weight))
+        weight, bias = self.output_layer()
+        if bias is None:
+            bias = weight.new_zeros(len(weight))
         packed = (weight.detach().to_mkldnn(), bias.detach().to_mkldnn())
         # Kept out of the module tree on purpose: a cache of the weights, never saved.
         self.__dict__["_packed_output"] = packed
@@ -522,6 +528,14 @@ class AttentionRNN(nn.Module):
         emb: (batch, emb_dim) e(y_{t-1}), dropout applied; state and weights as in
         :meth:`decode_step`
         """
+        pre, *rest = self._luong_recurrence(emb, state, keys, weights)
+        return StepOutput(torch.log_softmax(self._step_logits(pre), dim=-1), *rest)
+
+    def _luong_recurrence(
+        self, emb: Tensor, state: State, keys: Keys, weights: Tensor | None = None
+    ) -> tuple[Tensor, State, Tensor, Tensor, Tensor | None]:
+        """:meth:`_luong_step` up to the output layer: its input (batch, dec_hidden), dropout
+        applied, then the state, context, attention and energies of :class:`StepOutput`."""
         c = self.config
         h, cells = state[0], state[1] if c.cell == "lstm" else None
         x = torch.cat([emb, state[-1]], dim=-1) if c.input_feeding else emb
@@ -549,8 +563,7 @@ class AttentionRNN(nn.Module):
             new_state += (torch.stack(new_c, 1),)
         if c.input_feeding:
             new_state += (attentional,)
-        logprobs = torch.log_softmax(self._step_logits(self.dropout(attentional)), dim=-1)
-        return StepOutput(logprobs, new_state, context, weights, energies)
+        return self.dropout(attentional), new_state, context, weights, energies
 
     def _attend_and_update(
         self, gates_embed: Tensor, hidden: Tensor, keys: Keys, context_weight: Tensor
@@ -568,20 +581,28 @@ class AttentionRNN(nn.Module):
         return new_hidden, context, weights
 
     def forward(
-        self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, return_attention: bool = False
+        self,
+        src: Tensor,
+        src_lengths: Tensor,
+        tgt_in: Tensor,
+        return_attention: bool = False,
+        features: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
         """Teacher-forced logits for a batch.
 
         src:         (batch, src_len) long
         src_lengths: (batch,) long
         tgt_in:      (batch, tgt_len) long, bos_id followed by the target minus its last token
-        returns logits (batch, tgt_len, vocab) and, if asked, attention
-        (batch, tgt_len, heads, src_len)
+        features:    return the output layer's input instead of the logits, (batch, tgt_len,
+                     emb_dim | dec_hidden) with dropout applied: the training loss applies
+                     :meth:`output_layer` itself (``attnviz.training.output_loss``)
+        returns logits (batch, tgt_len, vocab) (Luong order: log-probabilities) or the
+        features, and, if asked, attention (batch, tgt_len, heads, src_len)
         """
         encoded = self.encode(src, src_lengths)
         emb = self.dropout(self.embed(tgt_in))
         if self.config.decoder_order == "luong":
-            return self._luong_forward(emb, encoded, return_attention)
+            return self._luong_forward(emb, encoded, return_attention, features)
         # Everything that does not depend on the previous step is done once for the batch.
         emb_dim = self.config.emb_dim
         embed_weight = self.gru_input.weight[:, :emb_dim]
@@ -600,24 +621,26 @@ class AttentionRNN(nn.Module):
         pre = torch.tanh(
             self.pre_output(torch.cat([torch.stack(states, 1), torch.stack(contexts, 1), emb], -1))
         )
-        logits = self.logits(self.dropout(pre))
+        pre = self.dropout(pre)
         attention = torch.stack(weights, 1) if return_attention else None
-        return logits, attention
+        return (pre if features else self.logits(pre)), attention
 
     def _luong_forward(
-        self, emb: Tensor, encoded: Encoded, return_attention: bool
+        self, emb: Tensor, encoded: Encoded, return_attention: bool, features: bool
     ) -> tuple[Tensor, Tensor | None]:
-        """Luong order teacher forcing: the step itself, once per target position (the
-        recurrence reaches the logits' input through input feeding).
+        """Luong order teacher forcing: the recurrence itself, once per target position (it
+        reaches the output layer's input through input feeding), then the output layer.
 
         emb: (batch, tgt_len, emb_dim) target input embeddings, dropout applied
         """
-        state, logits, weights = encoded.state, [], []
+        state, pres, weights = encoded.state, [], []
         for t in range(emb.shape[1]):
-            out = self._luong_step(emb[:, t], state, encoded.keys)
-            state = out.state
-            logits.append(out.logprobs)
-            weights.append(out.attention)
+            pre, state, _, attention, _ = self._luong_recurrence(emb[:, t], state, encoded.keys)
+            pres.append(pre)
+            weights.append(attention)
         attention = torch.stack(weights, 1) if return_attention else None
+        pre = torch.stack(pres, 1)
+        if features:
+            return pre, attention
         # log_softmax of the logits: the loss (cross entropy) and every caller see the same.
-        return torch.stack(logits, 1), attention
+        return torch.log_softmax(self.logits(pre), dim=-1), attention

@@ -256,7 +256,9 @@ def attention_aer(folder: Path, task: str, method: str) -> float:
     "task, method, most, margin",
     [
         # each target letter links one source letter: each piece's most attended word
-        ("reversal", "pieces", 0.25, 0.5),
+        # (guided AER 0.15 to 0.27 when only the float rounding of the loss's gradient
+        # changes: 100 steps amplify it)
+        ("reversal", "pieces", 0.3, 0.5),
         # the one target word links three source words: every word with 0.3 of its attention
         ("dates", "threshold", 0.4, 0.25),
     ],

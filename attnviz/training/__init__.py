@@ -11,6 +11,9 @@ One job per module, imported by path (``from attnviz.training.loop import train`
 - ``history``: history.csv, one row per validation, and its columns
 - ``loop``: the loop itself: validation, best checkpoint, plateau decay, stop rules
 - ``card``: what the card says about training, and the test-set and gold-set scores
+- ``output_loss``: the output layer and label-smoothed loss fused, a block of rows at a time
+- ``allocator``: glibc's malloc set to keep freed memory for the next training step
+- ``workers``: ``--processes N``: the data-parallel worker processes the command starts
 
 Nothing is imported here, so that reading ``history`` (as the training-curve figure does)
 does not load the loop's dependencies.

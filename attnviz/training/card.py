@@ -39,6 +39,7 @@ def training_card(
             "target_tokens_seen": state.target_tokens,
             "minutes": round(state.elapsed_s / 60, 1),
             "processes": world,
+            "threads_per_process": torch.get_num_threads(),
             "hardware": f"{platform.machine()} CPU, {os.cpu_count()} cores"
             if not torch.cuda.is_available()
             else torch.cuda.get_device_name(0),

@@ -11,8 +11,10 @@ own rules then scores its best checkpoint on the held-out test sets (``card``).
 A recipe with a ``[guidance]`` weight adds the guidance loss on the attention
 (``guidance``); the progress bar and history.csv show it next to the translation loss.
 
-With ``torchrun --nproc_per_node N`` each process trains on its share of every global batch
-and DistributedDataParallel averages the gradients; process 0 validates and writes.
+With ``--processes N`` (:mod:`attnviz.training.workers`; by default one per core on a CPU) or
+``torchrun --nproc_per_node N`` each process trains on its share of every global batch and
+DistributedDataParallel averages the gradients; process 0 validates and writes. The
+recipe's ``threads`` are the cores of the whole run, shared out among the processes.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from ..recipe import Recipe
 from ..sharding import init_distributed
 from ..tokenize import SentencePieceTokenizer, Tokenizer
 from ..translator import Translator
+from .allocator import reuse_freed_memory
 from .batching import make_batch
 from .card import training_card, write_test_metrics
 from .corpora import PreparedData, prepare_data, recipe_tokenizer, split_corpora
@@ -53,6 +56,7 @@ from .state import STATE_FILE, TrainState, load_state, save_state
 from .step import batch_loss, guided_train_step, train_step
 from .warm_start import load_initial_weights
 from .word_links import ensure_training_links
+from .workers import threads_per_process
 
 __all__ = ["Trainer", "train"]
 
@@ -66,10 +70,11 @@ def train(
     files this run did not create, unless ``overwrite`` (see ``output.claim_output``).
     """
     spec = recipe.training
-    if spec.threads:
-        torch.set_num_threads(spec.threads)
+    reuse_freed_memory()
     resume = claim_output(recipe.output, resume=resume, overwrite=overwrite)
     rank, world = init_distributed(device)
+    if spec.threads or world > 1:
+        torch.set_num_threads(threads_per_process(spec.threads, world))
     with removed_on_failure(recipe.output, enabled=rank == 0):
         random.seed(recipe.seed)
         torch.manual_seed(recipe.seed)
@@ -188,6 +193,12 @@ class Trainer:
 
     def should_stop(self) -> bool:
         self.state.elapsed_s = self.elapsed()
+        if self.world > 1 and self.recipe.training.max_minutes is not None:
+            # Each process has its own clock; all must stop at the same step (a process that
+            # trained one more would wait forever for the others' gradients): the latest.
+            elapsed = torch.tensor([self.state.elapsed_s], dtype=torch.float64)
+            dist.all_reduce(elapsed, op=dist.ReduceOp.MAX)
+            self.state.elapsed_s = float(elapsed)
         return self.state.done(self.recipe.training)
 
     def elapsed(self) -> float:

@@ -5,11 +5,12 @@ guidance loss on the attention (:mod:`attnviz.training.guidance`)."""
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from ..model import AttentionRNN
 from ..tokenize import PAD_ID
 from .guidance import guidance_loss
+from .output_loss import output_loss
 
 __all__ = ["batch_loss", "guided_train_step", "train_step"]
 
@@ -25,24 +26,28 @@ def batch_loss(
 ) -> tuple[Tensor, int]:
     """Mean cross-entropy per target token, and the number of target tokens.
 
+    model: an AttentionRNN or its DistributedDataParallel wrapper;
     src: (batch, src_len); src_lengths: (batch,); tgt_in, tgt_out: (batch, tgt_len)
     """
-    logits, _ = model(src, src_lengths, tgt_in)
-    return _translation_loss(logits, tgt_out, label_smoothing, pad_id), int(
+    features, _ = model(src, src_lengths, tgt_in, features=True)
+    return _translation_loss(model, features, tgt_out, label_smoothing, pad_id), int(
         (tgt_out != pad_id).sum()
     )
 
 
 def _translation_loss(
-    logits: Tensor, tgt_out: Tensor, label_smoothing: float, pad_id: int
+    model: torch.nn.Module, features: Tensor, tgt_out: Tensor, label_smoothing: float, pad_id: int
 ) -> Tensor:
-    """logits: (batch, tgt_len, vocab); tgt_out: (batch, tgt_len)."""
-    return F.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]),
-        tgt_out.reshape(-1),
-        ignore_index=pad_id,
-        label_smoothing=label_smoothing,
-    )
+    """The mean label-smoothed cross-entropy over the non-padding target tokens, with the
+    output layer applied to those rows only (``output_loss``).
+
+    features: (batch, tgt_len, out_features) from ``forward(..., features=True)``;
+    tgt_out: (batch, tgt_len)
+    """
+    network: AttentionRNN = getattr(model, "module", model)  # inside DDP's wrapper
+    weight, bias = network.output_layer()
+    tokens = tgt_out != pad_id
+    return output_loss(features[tokens], weight, bias, tgt_out[tokens], label_smoothing)
 
 
 def train_step(
@@ -90,8 +95,8 @@ def guided_train_step(
     target tokens.
     """
     src, src_lengths, tgt_in, tgt_out = batch
-    logits, attention = model(src, src_lengths, tgt_in, return_attention=True)
-    translation = _translation_loss(logits, tgt_out, label_smoothing, pad_id)
+    features, attention = model(src, src_lengths, tgt_in, return_attention=True, features=True)
+    translation = _translation_loss(model, features, tgt_out, label_smoothing, pad_id)
     guidance = guidance_loss(attention, targets, heads)
     _update(model, optimizer, translation + weight * guidance, clip, lr)
     return translation.item(), guidance.item(), int((tgt_out != pad_id).sum())

@@ -5,11 +5,13 @@
     .venv/bin/python tests/peers/train_side_by_side.py [--minutes 5] [--only joey onmt ...]
 
 One after another, on the same data (Multi30k en-de train from ../shared/data, a joint 8k
-SentencePiece model) and 2 torch threads each (--threads), it trains for the same minutes
-(--minutes) of training loop:
+SentencePiece model) and 2 cores each (--threads: the peers' torch threads, attnviz's cores
+in all), it trains for the same minutes (--minutes) of training loop:
   joey          Joey NMT: bi-GRU encoder 256 per direction, GRU decoder 256, embeddings 256,
                 its Bahdanau (MLP) attention, batches of 2,000 target tokens
-  attnviz       attnviz train with the same sizes (additive scorer, enc_hidden 256)
+  attnviz       attnviz train with the same sizes (additive scorer, enc_hidden 256), in
+                its default processes (on a CPU one per core of the run, here --threads,
+                each with one thread; --attnviz-processes N sets them)
   onmt          OpenNMT-py: bi-GRU encoder 128 per direction, GRU decoder 256, embeddings
                 256, mlp attention with input feeding, shared vocabulary, 2,000-token batches
   attnviz-onmt  attnviz train with those sizes (enc_hidden 128)
@@ -25,7 +27,10 @@ loading and the optimizer included; validation is switched off in all three):
                (its bucket is one pass over the corpus, so the loop does not begin by
                reading the corpus 9 times);
   attnviz      the tok_s of its progress bar (target tokens since the loop started / seconds).
-Peak memory is the maximum resident set size of the run (GNU time), setup included.
+Peak memory is the largest sum of the resident set sizes of the run's processes (sampled
+every 0.2 s; attnviz's worker processes included) and the largest single process's (GNU
+time; n/a when a run that did not end within 60 s of SIGINT was killed, GNU time with it, as
+the peers were in the last sitting), setup included.
 The peers run in the venvs JOEY_VENV and ONMT_VENV (default /work/venvs/joey, /work/venvs/onmt).
 """
 
@@ -207,6 +212,7 @@ class Result:
     name: str
     tokens_per_s: float | None
     peak_rss_mb: float | None
+    peak_total_mb: float | None
     note: str = ""
 
 
@@ -248,8 +254,9 @@ def run_timed(
 ) -> tuple[str, float | None]:
     """Run ``command`` under GNU time; stop it ``minutes`` after ``started`` first appears.
 
-    Returns the whole output and the peak RSS in MB. A run that stops by itself
-    (``stop_itself``) gets 30 s of grace after its deadline before it is interrupted.
+    Returns the whole output, the peak RSS of its largest process and the peak of the sum
+    over its processes, in MB. A run that stops by itself (``stop_itself``) gets 30 s of
+    grace after its deadline before it is interrupted.
     """
     rss_file = work / f"{name}.rss"
     process = subprocess.Popen(
@@ -272,6 +279,9 @@ def run_timed(
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
+    peak_total = [0]
+    sampler = threading.Thread(target=sample_group_rss, args=(process, peak_total), daemon=True)
+    sampler.start()
     while not seen.wait(1.0):
         if process.poll() is not None:
             break
@@ -285,10 +295,26 @@ def run_timed(
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(wait)
     reader.join(10)
+    sampler.join(10)
     output = "".join(chunks)
     (work / f"{name}.log").write_text(output, encoding="utf-8")
     match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", rss_file.read_text())
-    return output, int(match.group(1)) / 1024 if match else None
+    return output, int(match.group(1)) / 1024 if match else None, peak_total[0] / 1024
+
+
+def sample_group_rss(process: subprocess.Popen, peak_kb: list[int]) -> None:
+    """Until ``process`` ends, keep in ``peak_kb[0]`` the largest sum of the resident set
+    sizes (kB) of the processes in its process group (its session: GNU time, the tool and
+    every process the tool starts)."""
+    while process.poll() is None:
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == process.pid:  # field 5, the process group
+                    total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE") // 1024  # rss
+        peak_kb[0] = max(peak_kb[0], total)
+        time.sleep(0.2)
 
 
 def interval_rate(output: str, start: re.Pattern, interval: re.Pattern, stamp: str) -> float | None:
@@ -317,12 +343,15 @@ def run_joey(work: Path, minutes: float) -> Result:
     command = [str(JOEY / "bin/python"), "-m", "joeynmt", "train", str(config), "--skip-test"]
     ts = r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})"
     start = re.compile(ts + r" - INFO - joeynmt\.training - EPOCH +\d+")
-    output, rss = run_timed("joey", command, start, minutes, work)
+    output, rss, total = run_timed("joey", command, start, minutes, work)
     interval = re.compile(
         ts + r" - INFO - joeynmt\.training - Epoch .*Tokens per Sec: +(?P<rate>\d+)"
     )
     return Result(
-        "Joey NMT 2.3.0", interval_rate(output, start, interval, "%Y-%m-%d %H:%M:%S,%f"), rss
+        "Joey NMT 2.3.0",
+        interval_rate(output, start, interval, "%Y-%m-%d %H:%M:%S,%f"),
+        rss,
+        total,
     )
 
 
@@ -339,14 +368,19 @@ def run_onmt(work: Path, minutes: float) -> Result:
     command = [str(ONMT / "bin/onmt_train"), "-config", str(config)]
     ts = r"\[(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO\]"
     start = re.compile(ts + r" Start training loop")
-    output, rss = run_timed("onmt", command, start, minutes, work)
+    output, rss, total = run_timed("onmt", command, start, minutes, work)
     interval = re.compile(ts + r" Step .*; +\d+/ *(?P<rate>\d+) tok/s;")
     return Result(
-        "OpenNMT-py 3.5.1", interval_rate(output, start, interval, "%Y-%m-%d %H:%M:%S,%f"), rss
+        "OpenNMT-py 3.5.1",
+        interval_rate(output, start, interval, "%Y-%m-%d %H:%M:%S,%f"),
+        rss,
+        total,
     )
 
 
-def run_attnviz(work: Path, minutes: float, data: Path, enc_hidden: int) -> Result:
+def run_attnviz(
+    work: Path, minutes: float, data: Path, enc_hidden: int, processes: int | None
+) -> Result:
     name = f"side-by-side-attnviz-{enc_hidden}"
     recipe = work / f"{name}.toml"
     recipe.write_text(
@@ -369,13 +403,17 @@ def run_attnviz(work: Path, minutes: float, data: Path, enc_hidden: int) -> Resu
         "--output",
         str(work / name),
         "--overwrite",
+        *(["--processes", str(processes)] if processes else []),
     ]
-    output, rss = run_timed(
+    output, rss, total = run_timed(
         name, command, re.compile(re.escape(name) + ":"), minutes, work, stop_itself=True
     )
     rates = re.findall(r"tok_s=(\d+)", output)
     return Result(
-        f"attnviz train (enc_hidden {enc_hidden})", float(rates[-1]) if rates else None, rss
+        f"attnviz train (enc_hidden {enc_hidden})",
+        float(rates[-1]) if rates else None,
+        rss,
+        total,
     )
 
 
@@ -394,7 +432,14 @@ def main() -> int:
         default=["joey", "attnviz", "onmt", "attnviz-onmt"],
         choices=["joey", "attnviz", "onmt", "attnviz-onmt"],
     )
-    parser.add_argument("--threads", type=int, default=2, help="torch threads of every run")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="torch threads of every run (attnviz: in all)"
+    )
+    parser.add_argument(
+        "--attnviz-processes",
+        type=int,
+        help="attnviz's training processes (default: its own choice, one per thread)",
+    )
     parser.add_argument("--work", type=Path, default=Path("/tmp/attnviz-side-by-side"))
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     args = parser.parse_args()
@@ -403,19 +448,23 @@ def main() -> int:
     prepare_data(data, args.work)
     runs = {
         "joey": lambda: run_joey(args.work, args.minutes),
-        "attnviz": lambda: run_attnviz(args.work, args.minutes, data, 256),
+        "attnviz": lambda: run_attnviz(args.work, args.minutes, data, 256, args.attnviz_processes),
         "onmt": lambda: run_onmt(args.work, args.minutes),
-        "attnviz-onmt": lambda: run_attnviz(args.work, args.minutes, data, 128),
+        "attnviz-onmt": lambda: run_attnviz(
+            args.work, args.minutes, data, 128, args.attnviz_processes
+        ),
     }
     results = {}
     for key in args.only:
         print(f"training {key} for {args.minutes:g} min ...", flush=True)
         results[key] = runs[key]()
-    print(f"\n{'run':34} {'target tokens/s':>16} {'peak RSS MB':>12}")
+    header = f"{'run':34} {'target tokens/s':>16} {'peak MB, all':>13} {'largest':>8}"
+    print(f"\n{header}")
     for result in results.values():
         rate = f"{result.tokens_per_s:.0f}" if result.tokens_per_s else "n/a"
         rss = f"{result.peak_rss_mb:.0f}" if result.peak_rss_mb else "n/a"
-        print(f"{result.name:34} {rate:>16} {rss:>12}")
+        total = f"{result.peak_total_mb:.0f}" if result.peak_total_mb else "n/a"
+        print(f"{result.name:34} {rate:>16} {total:>13} {rss:>8}")
     if "joey" in results and "attnviz" in results:
         print(f"attnviz / Joey NMT:   {ratio(results['attnviz'], results['joey'])}")
     if "onmt" in results and "attnviz-onmt" in results:
