@@ -18,7 +18,10 @@ def reuse_freed_memory() -> None:
     again: about 5% of a step on a CPU. The peak memory stays what it was; it is only kept.
     Nothing happens where the C library is not glibc.
     """
-    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    try:
+        mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    except (OSError, TypeError):  # no C library loadable by name (Windows)
+        return
     if mallopt is not None:
         mallopt(_M_MMAP_THRESHOLD, 1 << 30)
         mallopt(_M_TRIM_THRESHOLD, (1 << 31) - 1)
