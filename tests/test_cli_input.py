@@ -148,11 +148,14 @@ def test_long_line_is_cut_with_a_warning_or_refused_with_strict(
     code, out, err = run_bytes(monkeypatch, capsys, argv, data)
     assert code == 0
     assert len(out.splitlines()) == 3 and all(out.splitlines())
+    kept = out.splitlines()
     assert err == (
         f"attnviz: line 2: longer than the model reads ({limit} pieces); only its beginning "
         "was translated (--strict makes this an error)\n"
     )
     code, out, err = run_bytes(monkeypatch, capsys, [*argv, "--strict"], data)
     assert code == 1
-    assert out.split("\n")[:3] == ["b a", "", "d c"]
+    # The other lines translate as without --strict (what a tiny model writes for them is
+    # its own business: it depends on how its training summed); the long one is left empty.
+    assert out.split("\n")[:3] == [kept[0], "", kept[2]]
     assert f"line 2: the source has {3 * limit} pieces, more than this model's limit" in err
