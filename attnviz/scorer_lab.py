@@ -223,8 +223,9 @@ def guided_twins(folder: Path, names: Sequence[str]) -> list[Family]:
 
 
 def default_family(choices: Sequence[Family], model: str) -> str:
-    """The current model's scorer family if it has two members or more, else its twin pair,
-    else the preferred lab family if present, else the first. ``choices``: families with two
+    """The current model's scorer family if it has two members or more; else, for a guided
+    model, its twin pair; else the preferred lab family if present (what the view is named
+    for); else the current model's twin pair; else the first. ``choices``: families with two
     members or more, and twin pairs."""
     names = [f.name for f in choices]
     parsed = split_name(model)
@@ -233,9 +234,11 @@ def default_family(choices: Sequence[Family], model: str) -> str:
         if model in family.members:
             return family.name
     twin = next((f for f in choices if f.twin and model in f.members), None)
-    if twin is not None:
+    if twin is not None and model == twin.members[-1]:
         return twin.name
-    return PREFERRED_FAMILY if PREFERRED_FAMILY in names else names[0]
+    if PREFERRED_FAMILY in names:
+        return PREFERRED_FAMILY
+    return twin.name if twin is not None else names[0]
 
 
 # -- gold alignments of synthetic tasks -----------------------------------------------------

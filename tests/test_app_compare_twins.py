@@ -195,6 +195,10 @@ def test_default_family_with_twins():
     dates = Family("dates", ["dates-dot", "dates-general"])
     assert default_family([reversal, twin], GUIDED) == TWIN
     assert default_family([dates, twin], BASE) == TWIN
+    # The plain model of a pair opens the scorer lab when there is one (the view's namesake).
+    lab = Family("en-fr-lab", ["en-fr-lab-dot", "en-fr-lab-general"])
+    assert default_family([lab, twin], BASE) == "en-fr-lab"
+    assert default_family([lab, twin], GUIDED) == TWIN
     assert default_family([reversal, twin], BASE) == "reversal"  # its scorer family first
     assert default_family([dates, twin], "reversal-dot") == "dates"
     assert Family("x", ["x-dot"]).label_of("x-dot") == "dot"
