@@ -41,7 +41,7 @@ from .models import (
     warn_if_unfit,
 )
 from .state import COMPARE, FAMILY, UNIT, init_from_url, one_of, to_url
-from .word_aligner import aligner_overlay, priors_owners
+from .word_aligner import aligner_overlay
 
 __all__ = ["family_picker", "member_runs", "render"]
 
@@ -151,14 +151,13 @@ def with_aligner_aer(
 ) -> tuple[list[MemberRun], list[str]]:
     """The runs with the AER of each model's hard word links (its own ``pieces`` links on the
     shared target) against the word aligner's links of that pair (eflomal with the model's
-    priors, aligned once for models that share them); and, once each, why some have none."""
+    priors: one alignment for models that share them); and, once each, why some have none."""
     measured, reasons = [], []
-    owners = priors_owners([m.name for m in members])
-    for owner, run in zip(owners, runs, strict=True):
+    for member, run in zip(members, runs, strict=True):
         if run.shared is None:  # the shared target could not be scored: no links either
             measured.append(run)
             continue
-        overlay = aligner_overlay(owner, run.shared, sorted_links(own_links(run.shared)))
+        overlay = aligner_overlay(member.name, run.shared, sorted_links(own_links(run.shared)))
         if overlay.aer is None and overlay.reason not in reasons:
             reasons.append(overlay.reason)
         aer = np.nan if overlay.aer is None else overlay.aer

@@ -4,7 +4,6 @@ views measure a model's attention links against, one sentence at a time."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import streamlit as st
@@ -22,7 +21,7 @@ from ..errors import AttnvizError
 from ..locations import models_dir
 from ..translator import Decoded
 
-__all__ = ["AlignerOverlay", "aligner_overlay", "priors_owners", "saved_priors", "sentence_links"]
+__all__ = ["AlignerOverlay", "aligner_overlay", "priors_key", "saved_priors", "sentence_links"]
 
 
 @dataclass(frozen=True)
@@ -53,29 +52,27 @@ def priors_digest(name: str) -> str | None:
         return None
 
 
-def priors_owners(names: Sequence[str]) -> list[str]:
-    """For each model of ``names``, the first of ``names`` whose aligner priors are the same
-    file: models that share their priors are measured against one alignment (eflomal's
-    sampler is not seeded: two runs may differ where the models do not)."""
-    digests = [priors_digest(name) for name in names]
-    return [
-        names[digests.index(digest)] if digest is not None else name
-        for name, digest in zip(names, digests, strict=True)
-    ]
-
-
 @st.cache_data(show_spinner=False, max_entries=256)
-def sentence_links(name: str, source: str, target: str) -> list[Link] | str:
-    """eflomal's links of one pair with the model's priors, else why there are none. Cached:
-    eflomal's sampler is not seeded, and a rerun (a toggle, a step) must not move the dots."""
-    priors = saved_priors(name)
-    if isinstance(priors, str):
-        return priors
+def sentence_links(priors: str, _name: str, source: str, target: str) -> list[Link] | str:
+    """eflomal's links of one pair with the priors of the model ``_name``, else why there are
+    none. Cached by ``priors`` (the priors file's digest, see :func:`priors_key`), not by
+    model: eflomal's sampler is not seeded, and neither a rerun (a toggle, a step) nor another
+    model with the same priors (a guided twin) may move the dots."""
+    saved = saved_priors(_name)
+    if isinstance(saved, str):
+        return saved
     try:
-        (links,) = statistical_align([(source, target)], priors).links
+        (links,) = statistical_align([(source, target)], saved).links
     except AttnvizError as exc:
         return str(exc)
     return sorted(links)
+
+
+def priors_key(name: str) -> str:
+    """What the aligner's links of a model are cached by: its priors file's digest, or the
+    model's own name when the file cannot be read (the links then say why there are none)."""
+    digest = priors_digest(name)
+    return f"sha256:{digest}" if digest is not None else f"model:{name}"
 
 
 def aligner_overlay(name: str, result: Decoded, attention: list[Link]) -> AlignerOverlay:
@@ -84,7 +81,7 @@ def aligner_overlay(name: str, result: Decoded, attention: list[Link]) -> Aligne
     ``result``) against them."""
     source = " ".join(result.source_text_words)
     target = " ".join(result.target_text_words)
-    links = sentence_links(name, source, target)
+    links = sentence_links(priors_key(name), name, source, target)
     if isinstance(links, str):
         return AlignerOverlay([], None, links)
     aer = alignment_scores([attention], [GoldAlignment.of(links)]).aer
