@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from model_checks import assert_teacher_forcing_equals_decode_steps
 
 from attnviz.attention import SCORERS, build_scorer
 from attnviz.model import AttentionRNN, ModelConfig
@@ -53,15 +54,7 @@ def test_gradients_reach_every_parameter(scorer):
 def test_teacher_forcing_equals_step_by_step_decoding(scorer):
     model = AttentionRNN(tiny_config(scorer)).eval()
     src, lengths, tgt_in = padded_batch()
-    with torch.no_grad():
-        logits, attention = model(src, lengths, tgt_in, return_attention=True)
-        encoded = model.encode(src, lengths)
-        state = encoded.state
-        for t in range(tgt_in.shape[1]):
-            out = model.decode_step(tgt_in[:, t], state, encoded)
-            state = out.state
-            torch.testing.assert_close(out.logprobs, logits[:, t].log_softmax(-1))
-            torch.testing.assert_close(out.attention, attention[:, t])
+    assert_teacher_forcing_equals_decode_steps(model, src, lengths, tgt_in)
 
 
 @pytest.mark.parametrize("scorer", SCORERS)

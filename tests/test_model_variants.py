@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from model_checks import assert_teacher_forcing_equals_decode_steps
 
 from attnviz.batch_search import beam_search_batch, forced_decode_batch, greedy_search_batch
 from attnviz.model import AttentionRNN, ModelConfig, select_state
@@ -100,15 +101,7 @@ def test_forward_equals_decode_step(variant):
     src = torch.tensor([[5, 9, 4, 7, 3], [6, 3, 0, 0, 0]])
     lengths = torch.tensor([5, 2])
     tgt_in = torch.tensor([[2, 7, 8, 9], [2, 10, 4, 6]])
-    with torch.no_grad():
-        logits, attention = model(src, lengths, tgt_in, return_attention=True)
-        encoded = model.encode(src, lengths)
-        state = encoded.state
-        for t in range(tgt_in.shape[1]):
-            out = model.decode_step(tgt_in[:, t], state, encoded)
-            state = out.state
-            torch.testing.assert_close(out.logprobs, logits[:, t].log_softmax(-1))
-            torch.testing.assert_close(out.attention, attention[:, t])
+    assert_teacher_forcing_equals_decode_steps(model, src, lengths, tgt_in)
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
