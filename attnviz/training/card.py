@@ -120,7 +120,9 @@ def _with_alignment(recipe: Recipe, translator: Translator, card: dict) -> dict:
     folder = recipe.alignment.reverse_model
     if folder is not None and (recipe.root / folder / CONFIG_FILE).is_file():
         reverse = load(recipe.root / folder)
-    card["alignment"] = gold_alignment_metrics(translator, gold_dir, language, reverse)
+    card["alignment"] = gold_alignment_metrics(
+        translator, gold_dir, language, reverse, recipe.alignment.adapt_epochs
+    )
     if folder is not None and reverse is None:
         card["alignment"]["note"] = f"symmetric methods left out: {folder} is not trained yet"
     if (recipe.output / PRIORS_FILE).is_file():
