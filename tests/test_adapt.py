@@ -1,4 +1,4 @@
-"""Adapting a model to the pairs it aligns (``attnviz.training.adapt``, ``align --adapt-epochs``)."""
+"""Adapting a model to the pairs it aligns (`attnviz.training.adapt`, `align --adapt-epochs`)."""
 
 from __future__ import annotations
 
