@@ -645,6 +645,9 @@ def cmd_align(args: argparse.Namespace) -> int:
     except AttnvizError as exc:
         _error(str(exc))
         return 2
+    if args.adapt_guided and not args.adapt_epochs:
+        _error("--adapt-guided needs --adapt-epochs N")
+        return 2
     if args.adapt_epochs:
         return _align_adapted(args, translator, reverse, method)
     return _records_of_input(
@@ -676,13 +679,38 @@ def _align_adapted(
             continue  # reported with its line number when the lines are aligned
         pairs.append(pair)
     if pairs:
-        _error(f"training copies of the models {args.adapt_epochs} epochs on {len(pairs)} pairs")
-        translator = adapted(translator, pairs, args.adapt_epochs)
-        if reverse is not None:
-            reverse = adapted(reverse, [(t, s) for s, t in pairs], args.adapt_epochs)
+        try:
+            translator, reverse = _adapted_models(args, translator, reverse, pairs)
+        except AttnvizError as exc:
+            _error(str(exc))
+            return 2
     return _records_of_lines(
         lines, args.batch_size, lambda chunk: _alignment_records(translator, reverse, method, chunk)
     )
+
+
+def _adapted_models(
+    args: argparse.Namespace,
+    translator: Translator,
+    reverse: Translator | None,
+    pairs: list[tuple[str, str]],
+) -> tuple[Translator, Translator | None]:
+    """Copies of the model and the reverse model trained on ``pairs`` (guided by eflomal's
+    links of them with ``--adapt-guided``)."""
+    links = back_links = None
+    if args.adapt_guided:
+        aligner_module()
+        links = statistical_align(pairs, model_priors(model_path(args.model))).links
+        back_links = [[(t, s) for s, t in pair_links] for pair_links in links]
+    guided = " with eflomal's links as guidance" if links is not None else ""
+    _error(
+        f"training copies of the models {args.adapt_epochs} epochs on {len(pairs)} pairs{guided}"
+    )
+    translator = adapted(translator, pairs, args.adapt_epochs, links=links)
+    if reverse is not None:
+        back = [(t, s) for s, t in pairs]
+        reverse = adapted(reverse, back, args.adapt_epochs, links=back_links)
+    return translator, reverse
 
 
 def cmd_eval_align(args: argparse.Namespace) -> int:
@@ -809,6 +837,13 @@ def _add_align_parsers(commands: argparse._SubParsersAction) -> None:
         "input's own pairs, translation loss only, as a statistical aligner estimates its "
         "tables on the text it aligns; reads the whole input before aligning (default 0: "
         "the models as they are; the model cards report 60)",
+    )
+    aligner.add_argument(
+        "--adapt-guided",
+        action="store_true",
+        help="with --adapt-epochs: also guide the copies' attention towards eflomal's links of "
+        "the same pairs (guided alignment training, weight 1.0), with the priors saved with "
+        "the model (the extra attnviz[align])",
     )
     _add_batch_size(aligner, "pairs")
     aligner.set_defaults(func=cmd_align)

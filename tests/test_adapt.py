@@ -42,6 +42,20 @@ def test_training_on_the_pairs_moves_attention_to_their_alignment(reversal_trans
     assert not copy.model.training and "adapted, 20 epochs" in copy.name
 
 
+def test_aligner_links_guide_the_copy_further_than_the_translation_loss_alone(
+    reversal_translator,
+):
+    """Guided alignment training on the pairs: with the true links as the aligner's, the
+    attention moves further toward them in the same epochs."""
+    identity = [{(i, i) for i in range(len(s.split()))} for s, _ in COPIES]
+    plain = adapted(reversal_translator, COPIES, 5, lr=1e-2)
+    guided = adapted(reversal_translator, COPIES, 5, lr=1e-2, links=identity)
+    assert copy_aer(guided) < copy_aer(plain) - 0.08
+    assert "adapted, guided" in guided.name
+    with pytest.raises(InputError, match="2 link lines for 60"):
+        adapted(reversal_translator, COPIES, 1, links=identity[:2])
+
+
 def test_the_same_call_gives_the_same_copy(reversal_translator):
     one, two = (adapted(reversal_translator, COPIES[:20], 2) for _ in range(2))
     other_seed = adapted(reversal_translator, COPIES[:20], 2, seed=1)
@@ -98,6 +112,16 @@ def test_cli_refuses_adapting_the_statistical_aligner_and_negative_epochs(
     with pytest.raises(SystemExit):
         cli.main(["align", "-m", str(reversal_checkpoint), "--adapt-epochs", "-1"])
     assert "must be 0 or more" in capsys.readouterr().err
+
+
+def test_cli_guided_adaptation_needs_epochs_and_the_models_priors(
+    reversal_checkpoint, monkeypatch, capsys
+):
+    argv = ["align", "-m", str(reversal_checkpoint), "--adapt-guided"]
+    code, _, err = run(monkeypatch, capsys, argv, "a b ||| a b\n")
+    assert code == 2 and "needs --adapt-epochs" in err
+    code, out, err = run(monkeypatch, capsys, [*argv, "--adapt-epochs", "2"], "a b ||| a b\n")
+    assert code == 2 and "no word aligner priors" in err and out == ""
 
 
 def test_recipe_refuses_negative_adapt_epochs():
