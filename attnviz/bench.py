@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -255,7 +256,17 @@ def time_training(recipe_path: Path, steps: int = 20) -> dict:
     times.sort()
     # The slow tail of throughput is its 5th percentile: the rate of the p95 step time.
     rates.sort(reverse=True)
+    step = partial(
+        train_step,
+        model,
+        optimizer,
+        batch,
+        clip=recipe.training.clip,
+        label_smoothing=recipe.training.label_smoothing,
+        pad_id=cfg.pad_id,
+    )
     return {
+        **matrix_products(step, tokens, *model.output_layer()[0].shape[::-1]),
         "recipe": recipe.name,
         "batch_target_tokens": recipe.training.max_tokens,
         "target_tokens_per_s_median": statistics.median(rates),
@@ -264,6 +275,49 @@ def time_training(recipe_path: Path, steps: int = 20) -> dict:
         "step_ms_p95": p95(times),
         "steps": steps,
     }
+
+
+# The matrix-product operations whose arithmetic the profiler counts (forward and backward).
+MATRIX_OPS = ("aten::mm", "aten::addmm", "aten::bmm")
+
+
+def matrix_products(step: Callable[[], object], rows: int, features: int, vocab: int) -> dict:
+    """How much of a training step is the arithmetic of its matrix products: their floating
+    point operations in one ``step`` (counted by torch's profiler), and the rate this machine
+    reaches on the step's largest products, the output layer's three (forward, and the
+    gradients of its input and weight, for ``rows`` x ``features`` by ``features`` x
+    ``vocab``): the fastest one's median of 5. At that rate the step's products would take
+    ``matrix_gflop_per_step / matrix_gflops_rate`` seconds, a floor for any implementation of
+    the same model and batch on these cores."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+        step()
+    flops = sum(e.flops for e in prof.key_averages() if e.key in MATRIX_OPS)
+    x, w, g = torch.randn(rows, features), torch.randn(vocab, features), torch.randn(rows, vocab)
+    products = (lambda: x @ w.t(), lambda: g @ w, lambda: g.t() @ x)
+    rate = max(2 * rows * features * vocab / _median_seconds(product) for product in products)
+    return {"matrix_gflop_per_step": flops / 1e9, "matrix_gflops_rate": rate / 1e9}
+
+
+def _median_seconds(call: Callable[[], object], runs: int = 5, warm_up: int = 2) -> float:
+    times = []
+    for _ in range(warm_up + runs):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[warm_up:])
+
+
+def format_matrix_products(training: dict) -> str:
+    """One line: the step's matrix arithmetic against the step's median time."""
+    floor_ms = training["matrix_gflop_per_step"] / training["matrix_gflops_rate"] * 1000
+    return (
+        f"train step matrix products: {training['matrix_gflop_per_step']:.1f} GFLOP; at "
+        f"{training['matrix_gflops_rate']:.0f} GFLOP/s (the output layer's fastest product "
+        f"here) they take {floor_ms:.0f} ms of the {training['step_ms_median']:.0f} ms median "
+        f"step ({floor_ms / training['step_ms_median']:.0%})"
+    )
 
 
 def training_timing(training: dict) -> Timing:
@@ -304,6 +358,8 @@ def format_table(result: dict) -> str:
         lines.append(
             f"{t['name']:{width}} {t['median_ms']:10.1f} {t['p95_ms']:8.1f} {t['runs']:5d}"
         )
+    if "training" in result:
+        lines.append(format_matrix_products(result["training"]))
     if "threads" in result:
         lines += ["", *format_threads(result["threads"])]
     return "\n".join(lines)

@@ -49,6 +49,7 @@ from .errors import AttnvizError, InputError
 from .locations import APP_SCRIPT, DEFAULT_MODEL, MODELS_ENV, model_path
 from .sharding import Ranks, corpus_ranks, leads
 from .text_lines import read_lines
+from .training.adapt import adapted
 from .training.workers import (
     automatic_processes,
     run_workers,
@@ -83,6 +84,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _whole_number(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
 
 
@@ -619,6 +627,9 @@ def _cmd_statistical_align(args: argparse.Namespace) -> int:
 def cmd_align(args: argparse.Namespace) -> int:
     """Word alignments of ``source ||| target`` lines as Pharaoh lines, one per input line."""
     if args.method == STATISTICAL_METHOD:
+        if args.adapt_epochs:
+            _error(f"--adapt-epochs trains the attention models, not {STATISTICAL_METHOD}")
+            return 2
         return _cmd_statistical_align(args)
     method = args.method or (DEFAULT_SYMMETRIC_METHOD if args.reverse_model else DEFAULT_METHOD)
     symmetric = ", ".join(SYMMETRIC_METHODS)
@@ -634,11 +645,72 @@ def cmd_align(args: argparse.Namespace) -> int:
     except AttnvizError as exc:
         _error(str(exc))
         return 2
+    if args.adapt_guided and not args.adapt_epochs:
+        _error("--adapt-guided needs --adapt-epochs N")
+        return 2
+    if args.adapt_epochs:
+        return _align_adapted(args, translator, reverse, method)
     return _records_of_input(
         args.input,
         args.batch_size,
         lambda chunk: _alignment_records(translator, reverse, method, chunk),
     )
+
+
+def _align_adapted(
+    args: argparse.Namespace, translator: Translator, reverse: Translator | None, method: str
+) -> int:
+    """``align --adapt-epochs N``: read the whole input, train copies of the models on its
+    alignable pairs (:func:`attnviz.training.adapt.adapted`), then align every line."""
+    with corpus_ranks() as ranks:
+        if ranks is not None:
+            _error("--adapt-epochs trains on the whole input at once: run it without torchrun")
+            return 2
+    lines: list[str] = []
+    code = _for_input_lines(args.input, lambda read: lines.extend(read) or 0)
+    if code:
+        return code
+    pairs = []
+    for line in lines:
+        try:
+            pair = _align_pair(line.removesuffix("\n").removesuffix("\r"))
+            _alignable(translator, reverse, *pair)
+        except InputError:
+            continue  # reported with its line number when the lines are aligned
+        pairs.append(pair)
+    if pairs:
+        try:
+            translator, reverse = _adapted_models(args, translator, reverse, pairs)
+        except AttnvizError as exc:
+            _error(str(exc))
+            return 2
+    return _records_of_lines(
+        lines, args.batch_size, lambda chunk: _alignment_records(translator, reverse, method, chunk)
+    )
+
+
+def _adapted_models(
+    args: argparse.Namespace,
+    translator: Translator,
+    reverse: Translator | None,
+    pairs: list[tuple[str, str]],
+) -> tuple[Translator, Translator | None]:
+    """Copies of the model and the reverse model trained on ``pairs`` (guided by eflomal's
+    links of them with ``--adapt-guided``)."""
+    links = back_links = None
+    if args.adapt_guided:
+        aligner_module()
+        links = statistical_align(pairs, model_priors(model_path(args.model))).links
+        back_links = [[(t, s) for s, t in pair_links] for pair_links in links]
+    guided = " with eflomal's links as guidance" if links is not None else ""
+    _error(
+        f"training copies of the models {args.adapt_epochs} epochs on {len(pairs)} pairs{guided}"
+    )
+    translator = adapted(translator, pairs, args.adapt_epochs, links=links)
+    if reverse is not None:
+        back = [(t, s) for s, t in pairs]
+        reverse = adapted(reverse, back, args.adapt_epochs, links=back_links)
+    return translator, reverse
 
 
 def cmd_eval_align(args: argparse.Namespace) -> int:
@@ -755,6 +827,23 @@ def _add_align_parsers(commands: argparse._SubParsersAction) -> None:
         "--reverse-model",
         metavar="MODEL",
         help="target->source model (checkpoint folder, or the name of a bundled one)",
+    )
+    aligner.add_argument(
+        "--adapt-epochs",
+        type=_whole_number,
+        default=0,
+        metavar="N",
+        help="first train copies of the models (and of the reverse model) N epochs on the "
+        "input's own pairs, translation loss only, as a statistical aligner estimates its "
+        "tables on the text it aligns; reads the whole input before aligning (default 0: "
+        "the models as they are; the model cards report 60)",
+    )
+    aligner.add_argument(
+        "--adapt-guided",
+        action="store_true",
+        help="with --adapt-epochs: also guide the copies' attention towards eflomal's links of "
+        "the same pairs (guided alignment training, weight 1.0), with the priors saved with "
+        "the model (the extra attnviz[align])",
     )
     _add_batch_size(aligner, "pairs")
     aligner.set_defaults(func=cmd_align)

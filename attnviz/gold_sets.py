@@ -10,6 +10,7 @@ from .align import (
     DIRECTIONAL_METHODS,
     SYMMETRIC_METHODS,
     GoldAlignment,
+    Link,
     SkippedLink,
     alignment_scores,
     attention_links,
@@ -18,6 +19,7 @@ from .align import (
 )
 from .align.statistical import AlignerPriors, statistical_align
 from .text_lines import read_lines
+from .training.adapt import ADAPT_LR, GUIDANCE_WEIGHT, adapted
 from .translator import Translator
 
 __all__ = [
@@ -85,12 +87,89 @@ def load_gold(
 
 
 def gold_alignment_metrics(
-    translator: Translator, gold_dir: Path, language: str, reverse: Translator | None = None
+    translator: Translator,
+    gold_dir: Path,
+    language: str,
+    reverse: Translator | None = None,
+    adapt_epochs: int = 0,
+    priors: AlignerPriors | None = None,
 ) -> dict:
     """AER, precision and recall of every single-model method on the language's gold set, and
-    of the symmetric methods too when ``reverse`` (a model translating into English) is given."""
+    of the symmetric methods too when ``reverse`` (a model translating into English) is given.
+
+    With ``adapt_epochs`` the methods are scored again with copies of the models trained that
+    many epochs on the gold pairs (:func:`attnviz.training.adapt.adapted`): under "adapted"
+    with the translation loss alone and, given the word aligner's ``priors``, under
+    "adapted_guided" with guidance towards eflomal's links of the gold pairs too (needs the
+    ``attnviz[align]`` extra).
+    """
     gold = GOLD_SETS[language]
     pairs, links, dropped = load_gold(gold_dir, gold)
+    metrics = {
+        "gold_set": gold.name,
+        "methods": _method_scores(translator, reverse, pairs, links),
+        "definition": (
+            "AER = 1 - (|A∩S| + |A∩P|) / (|A| + |S|) (Och & Ney 2003), links summed over the "
+            "set; the model force-decodes the gold target as given (lower-cased, tokenized) "
+            "and links are read off its attention (attnviz.align)."
+        ),
+        "gold_links_outside_their_sentence_left_out": dropped,
+    }
+    if reverse is not None:
+        metrics["reverse_model"] = reverse.name
+    if adapt_epochs:
+        metrics["adapted"] = _adapted_scores(translator, reverse, pairs, links, adapt_epochs)
+    if adapt_epochs and priors is not None:
+        aligner_links = statistical_align(pairs, priors).links
+        metrics["adapted_guided"] = _adapted_scores(
+            translator, reverse, pairs, links, adapt_epochs, aligner_links
+        )
+    return metrics
+
+
+def _adapted_scores(
+    translator: Translator,
+    reverse: Translator | None,
+    pairs: list[tuple[str, str]],
+    links: list[GoldAlignment],
+    epochs: int,
+    aligner_links: list[list[Link]] | None = None,
+) -> dict:
+    """The methods' scores with both models first trained ``epochs`` epochs on the pairs,
+    guided towards ``aligner_links`` when given."""
+    back_links = None
+    if aligner_links is not None:
+        back_links = [[(t, s) for s, t in pair_links] for pair_links in aligner_links]
+    there = adapted(translator, pairs, epochs, links=aligner_links)
+    back = None
+    if reverse is not None:
+        back = adapted(reverse, [(o, e) for e, o in pairs], epochs, links=back_links)
+    training = "the translation loss only: no gold link and no aligner output is used"
+    if aligner_links is not None:
+        training = (
+            f"the translation loss plus the guidance loss (weight {GUIDANCE_WEIGHT}) towards "
+            "eflomal's links of the gold pairs (attnviz align --method eflomal, with the "
+            "model's priors; one run): no gold link is used"
+        )
+    return {
+        "epochs": epochs,
+        "learning_rate": ADAPT_LR,
+        "methods": _method_scores(there, back, pairs, links),
+        "definition": (
+            "the same methods, read off copies of the models (and of the reverse model) "
+            f"trained {epochs} epochs on the gold sentence pairs themselves, as a word "
+            f"aligner estimates its tables on the pairs it aligns; {training}."
+        ),
+    }
+
+
+def _method_scores(
+    translator: Translator,
+    reverse: Translator | None,
+    pairs: list[tuple[str, str]],
+    links: list[GoldAlignment],
+) -> dict:
+    """Every method's scores: the directional ones, and the symmetric ones with ``reverse``."""
     # One forced decode per sentence and direction, read by every method.
     there = translator.score_batch(pairs)
     back = reverse.score_batch([(o, e) for e, o in pairs]) if reverse is not None else []
@@ -103,20 +182,7 @@ def gold_alignment_metrics(
             symmetric_links(t, b, e, o, method)
             for t, b, (e, o) in zip(there, back, pairs, strict=True)
         ]
-    results = {method: _scores(found, links) for method, found in predicted.items()}
-    metrics = {
-        "gold_set": gold.name,
-        "methods": results,
-        "definition": (
-            "AER = 1 - (|A∩S| + |A∩P|) / (|A| + |S|) (Och & Ney 2003), links summed over the "
-            "set; the model force-decodes the gold target as given (lower-cased, tokenized) "
-            "and links are read off its attention (attnviz.align)."
-        ),
-        "gold_links_outside_their_sentence_left_out": dropped,
-    }
-    if reverse is not None:
-        metrics["reverse_model"] = reverse.name
-    return metrics
+    return {method: _scores(found, links) for method, found in predicted.items()}
 
 
 def _scores(found: list, gold: list[GoldAlignment]) -> dict:

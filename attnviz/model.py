@@ -610,9 +610,11 @@ class AttentionRNN(nn.Module):
         gates_embed = F.linear(emb, embed_weight, self.gru_input.bias)  # (batch, tgt_len, 3D)
         (hidden,) = encoded.state
         states, contexts, weights = [], [], []
-        for t in range(tgt_in.shape[1]):
+        # unbind, not gates_embed[:, t]: the backward of each index would zero a gradient the
+        # size of the whole tensor, once per step.
+        for gates_t in gates_embed.unbind(1):
             hidden, context, w = self._attend_and_update(
-                gates_embed[:, t], hidden, encoded.keys, context_weight
+                gates_t, hidden, encoded.keys, context_weight
             )
             states.append(hidden)
             contexts.append(context)
@@ -634,8 +636,8 @@ class AttentionRNN(nn.Module):
         emb: (batch, tgt_len, emb_dim) target input embeddings, dropout applied
         """
         state, pres, weights = encoded.state, [], []
-        for t in range(emb.shape[1]):
-            pre, state, _, attention, _ = self._luong_recurrence(emb[:, t], state, encoded.keys)
+        for emb_t in emb.unbind(1):  # unbind: see forward
+            pre, state, _, attention, _ = self._luong_recurrence(emb_t, state, encoded.keys)
             pres.append(pre)
             weights.append(attention)
         attention = torch.stack(weights, 1) if return_attention else None

@@ -117,9 +117,17 @@ class AlignmentSpec:
     ``reverse_model`` (a checkpoint folder relative to the project root, translating the
     target language into English) adds the symmetric methods (intersect, grow-diag, agree);
     the card leaves them out, and says so, while that folder holds no checkpoint yet.
+    ``adapt_epochs`` above 0 scores every method a second time with copies of the models
+    trained that many epochs on the gold pairs themselves (translation loss only, as
+    ``attnviz align --adapt-epochs``; see :mod:`attnviz.training.adapt`).
     """
 
     reverse_model: str | None = None
+    adapt_epochs: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.adapt_epochs, int) or self.adapt_epochs < 0:
+            raise ValueError(f"adapt_epochs must be a whole number >= 0, got {self.adapt_epochs!r}")
 
 
 @dataclass

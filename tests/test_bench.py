@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from attnviz import bench
 
@@ -77,6 +78,18 @@ def test_training_throughput_figure(tiny_recipe):
     assert result["target_tokens_per_s_median"] > 0
     assert result["step_ms_p95"] >= result["step_ms_median"] > 0
     assert result["batch_target_tokens"] == 300 and result["steps"] == 3
+    assert result["matrix_gflop_per_step"] > 0 and result["matrix_gflops_rate"] > 0
+    line = bench.format_matrix_products(result)
+    assert line.startswith("train step matrix products: ") and line.endswith("%)")
+
+
+def test_matrix_products_count_the_arithmetic_of_the_step():
+    """The profiler's count is 2 m k n for an m x k by k x n product, forward and backward."""
+    a = torch.randn(64, 32, requires_grad=True)
+    b = torch.randn(32, 48)
+    result = bench.matrix_products(lambda: (a @ b).sum().backward(), 64, 32, 48)
+    # forward a @ b, and the backward product for a's gradient (b needs none)
+    assert result["matrix_gflop_per_step"] * 1e9 == pytest.approx(2 * (2 * 64 * 32 * 48))
 
 
 def test_the_align_figure_path_imports_no_streamlit(reversal_checkpoint):

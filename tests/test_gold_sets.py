@@ -50,6 +50,21 @@ def test_a_reverse_model_adds_the_symmetric_methods(shared_data, reversal_transl
     assert 0 < scores["intersect"]["predicted"] <= scores["grow-diag"]["predicted"]
 
 
+def test_adapted_copies_are_scored_beside_the_models(shared_data, reversal_translator):
+    """With adapt_epochs every method is scored again with copies trained on the gold pairs;
+    the models themselves, and so the first scores, are untouched."""
+    gold = shared_data / "gold"
+    plain = gold_alignment_metrics(reversal_translator, gold, "fr", reverse=reversal_translator)
+    metrics = gold_alignment_metrics(
+        reversal_translator, gold, "fr", reverse=reversal_translator, adapt_epochs=1
+    )
+    assert metrics["methods"] == plain["methods"]
+    adapted = metrics["adapted"]
+    assert adapted["epochs"] == 1 and tuple(adapted["methods"]) == METHODS
+    assert adapted["methods"] != metrics["methods"]
+    assert "adapted_guided" not in metrics  # no aligner priors given
+
+
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
 
 

@@ -14,6 +14,7 @@ One job per module, imported by path (``from attnviz.training.loop import train`
 - ``output_loss``: the output layer and label-smoothed loss fused, a block of rows at a time
 - ``allocator``: glibc's malloc set to keep freed memory for the next training step
 - ``workers``: ``--processes N``: the data-parallel worker processes the command starts
+- ``adapt``: a model copy trained on the very pairs it aligns (``attnviz align --adapt-epochs``)
 
 Nothing is imported here, so that reading ``history`` (as the training-curve figure does)
 does not load the loop's dependencies.

@@ -11,22 +11,28 @@ __all__ = ["make_batch"]
 
 
 def make_batch(
-    pairs: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int, bos_id: int, eos_id: int
+    pairs: Sequence[tuple[Sequence[int], Sequence[int]]],
+    pad_id: int,
+    bos_id: int,
+    eos_id: int,
+    source_eos: bool = True,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Pad a list of (source ids, target ids) pairs; EOS is appended to both sides.
+    """Pad a list of (source ids, target ids) pairs; EOS is appended to the target, and to
+    the source unless ``source_eos`` is False (models that read sources without it).
 
     returns src (batch, src_len), src_lengths (batch,), tgt_in (batch, tgt_len) starting with
     BOS, tgt_out (batch, tgt_len) ending with EOS and padded with pad_id.
     """
-    src_len = max(len(s) for s, _ in pairs) + 1
+    eos = [eos_id] if source_eos else []
+    src_len = max(len(s) for s, _ in pairs) + len(eos)
     tgt_len = max(len(t) for _, t in pairs) + 1
     src = torch.full((len(pairs), src_len), pad_id, dtype=torch.long)
     tgt_in = torch.full((len(pairs), tgt_len), pad_id, dtype=torch.long)
     tgt_out = torch.full((len(pairs), tgt_len), pad_id, dtype=torch.long)
     lengths = torch.empty(len(pairs), dtype=torch.long)
     for i, (s, t) in enumerate(pairs):
-        src[i, : len(s) + 1] = torch.tensor([*s, eos_id])
+        src[i, : len(s) + len(eos)] = torch.tensor([*s, *eos])
         tgt_in[i, : len(t) + 1] = torch.tensor([bos_id, *t])
         tgt_out[i, : len(t) + 1] = torch.tensor([*t, eos_id])
-        lengths[i] = len(s) + 1
+        lengths[i] = len(s) + len(eos)
     return src, lengths, tgt_in, tgt_out

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ..align.statistical import PRIORS_FILE, model_priors
+from ..align.statistical import PRIORS_FILE, AlignerPriors, aligner_module, model_priors
 from ..checkpoint import CARD_FILE, CONFIG_FILE, load_checkpoint, write_bytes_atomic
 from ..errors import InputError
 from ..evaluate import evaluate_test_sets, example_translations
@@ -120,12 +120,26 @@ def _with_alignment(recipe: Recipe, translator: Translator, card: dict) -> dict:
     folder = recipe.alignment.reverse_model
     if folder is not None and (recipe.root / folder / CONFIG_FILE).is_file():
         reverse = load(recipe.root / folder)
-    card["alignment"] = gold_alignment_metrics(translator, gold_dir, language, reverse)
+    priors = _priors(recipe) if recipe.alignment.adapt_epochs else None
+    card["alignment"] = gold_alignment_metrics(
+        translator, gold_dir, language, reverse, recipe.alignment.adapt_epochs, priors
+    )
     if folder is not None and reverse is None:
         card["alignment"]["note"] = f"symmetric methods left out: {folder} is not trained yet"
     if (recipe.output / PRIORS_FILE).is_file():
         card["alignment"]["reference_aligner"] = _reference_aligner(recipe, gold_dir, language)
     return card
+
+
+def _priors(recipe: Recipe) -> AlignerPriors | None:
+    """The run's word aligner priors when it has them and the aligner is installed."""
+    if not (recipe.output / PRIORS_FILE).is_file():
+        return None
+    try:
+        aligner_module()
+        return model_priors(recipe.output)
+    except InputError:  # the attnviz[align] extra is not installed
+        return None
 
 
 def _reference_aligner(recipe: Recipe, gold_dir: Path, language: str) -> dict:

@@ -1,0 +1,130 @@
+"""Adapting a model to the pairs it aligns (`attnviz.training.adapt`, `align --adapt-epochs`)."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import pytest
+import torch
+
+from attnviz import cli
+from attnviz.align import GoldAlignment, align_batch, alignment_scores
+from attnviz.errors import InputError
+from attnviz.recipe import AlignmentSpec
+from attnviz.synthetic import reversal_pairs
+from attnviz.training.adapt import adapted
+from attnviz.training.batching import make_batch
+
+# Copies, not reversals: a reversal model's attention reads them backwards until it has
+# trained on them.
+COPIES = [(p.source, p.source) for p in reversal_pairs(60, seed=21)]
+
+
+def copy_aer(translator) -> float:
+    gold = [GoldAlignment.of({(i, i) for i in range(len(s.split()))}) for s, _ in COPIES]
+    return alignment_scores(align_batch(translator, COPIES, "pieces"), gold).aer
+
+
+def weights(translator) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in translator.model.state_dict().items()}
+
+
+def test_training_on_the_pairs_moves_attention_to_their_alignment(reversal_translator):
+    before = weights(reversal_translator)
+    copy = adapted(reversal_translator, COPIES, 20, lr=1e-2)
+    assert copy_aer(reversal_translator) > 0.85  # the reversal model reads copies backwards
+    assert copy_aer(copy) < copy_aer(reversal_translator) - 0.2
+    # The caller's model is untouched and the copy shares no tensor with it.
+    after = reversal_translator.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not torch.equal(copy.model.state_dict()["embed.weight"], after["embed.weight"])
+    assert not copy.model.training and "adapted, 20 epochs" in copy.name
+
+
+def test_aligner_links_guide_the_copy_further_than_the_translation_loss_alone(
+    reversal_translator,
+):
+    """Guided alignment training on the pairs: with the true links as the aligner's, the
+    attention moves further toward them in the same epochs."""
+    identity = [{(i, i) for i in range(len(s.split()))} for s, _ in COPIES]
+    plain = adapted(reversal_translator, COPIES, 5, lr=1e-2)
+    guided = adapted(reversal_translator, COPIES, 5, lr=1e-2, links=identity)
+    assert copy_aer(guided) < copy_aer(plain) - 0.08
+    assert "adapted, guided" in guided.name
+    with pytest.raises(InputError, match="2 link lines for 60"):
+        adapted(reversal_translator, COPIES, 1, links=identity[:2])
+
+
+def test_the_same_call_gives_the_same_copy(reversal_translator):
+    one, two = (adapted(reversal_translator, COPIES[:20], 2) for _ in range(2))
+    other_seed = adapted(reversal_translator, COPIES[:20], 2, seed=1)
+    first, second, third = (t.model.state_dict() for t in (one, two, other_seed))
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert not all(torch.equal(first[k], third[k]) for k in first)
+
+
+def test_no_epochs_is_the_model_itself_and_bad_arguments_are_refused(reversal_translator):
+    assert adapted(reversal_translator, COPIES, 0) is reversal_translator
+    with pytest.raises(InputError, match="0 or more"):
+        adapted(reversal_translator, COPIES, -1)
+    with pytest.raises(InputError, match="no sentence pairs"):
+        adapted(reversal_translator, [], 3)
+
+
+def test_batches_for_models_that_read_sources_without_eos():
+    src, lengths, tgt_in, tgt_out = make_batch([([5, 6], [7])], 0, 1, 2, source_eos=False)
+    assert src.tolist() == [[5, 6]] and lengths.tolist() == [2]
+    assert tgt_in.tolist() == [[1, 7]] and tgt_out.tolist() == [[7, 2]]
+    src, lengths, *_ = make_batch([([5, 6], [7])], 0, 1, 2)
+    assert src.tolist() == [[5, 6, 2]] and lengths.tolist() == [3]
+
+
+def run(monkeypatch, capsys, argv: list[str], stdin: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_adapts_on_the_whole_input_then_aligns_every_line(
+    reversal_checkpoint, monkeypatch, capsys
+):
+    lines = [f"{s} ||| {t}" for s, t in COPIES[:30]]
+    text = "\n".join([*lines[:10], "no bars here", *lines[10:]]) + "\n"
+    argv = ["align", "-m", str(reversal_checkpoint), "--batch-size", "4"]
+    code, plain, _ = run(monkeypatch, capsys, argv, text)
+    code, out, err = run(monkeypatch, capsys, [*argv, "--adapt-epochs", "20"], text)
+    assert code == 1  # the line without "|||" is reported and left empty, the others aligned
+    assert "line 11: expected 'source ||| target'" in err
+    assert "20 epochs on 30 pairs" in err
+    rows = out.splitlines()
+    assert len(rows) == 31 and rows[10] == ""
+    assert rows != plain.splitlines()  # the adapted copy aligns differently
+
+
+def test_cli_refuses_adapting_the_statistical_aligner_and_negative_epochs(
+    reversal_checkpoint, monkeypatch, capsys
+):
+    argv = ["align", "-m", str(reversal_checkpoint), "--method", "eflomal"]
+    code, _, err = run(monkeypatch, capsys, [*argv, "--adapt-epochs", "3"], "a ||| a\n")
+    assert code == 2 and "not eflomal" in err
+    with pytest.raises(SystemExit):
+        cli.main(["align", "-m", str(reversal_checkpoint), "--adapt-epochs", "-1"])
+    assert "must be 0 or more" in capsys.readouterr().err
+
+
+def test_cli_guided_adaptation_needs_epochs_and_the_models_priors(
+    reversal_checkpoint, monkeypatch, capsys
+):
+    argv = ["align", "-m", str(reversal_checkpoint), "--adapt-guided"]
+    code, _, err = run(monkeypatch, capsys, argv, "a b ||| a b\n")
+    assert code == 2 and "needs --adapt-epochs" in err
+    code, out, err = run(monkeypatch, capsys, [*argv, "--adapt-epochs", "2"], "a b ||| a b\n")
+    assert code == 2 and "no word aligner priors" in err and out == ""
+
+
+def test_recipe_refuses_negative_adapt_epochs():
+    with pytest.raises(ValueError, match="adapt_epochs"):
+        AlignmentSpec(adapt_epochs=-2)
+    assert AlignmentSpec(adapt_epochs=60).adapt_epochs == 60
