@@ -125,6 +125,7 @@ def test_cli_guided_adaptation_needs_epochs_and_the_models_priors(
 
 
 def test_recipe_refuses_negative_adapt_epochs():
-    with pytest.raises(ValueError, match="adapt_epochs"):
-        AlignmentSpec(adapt_epochs=-2)
+    for bad in (-2, True, 1.5):
+        with pytest.raises(ValueError, match="adapt_epochs"):
+            AlignmentSpec(adapt_epochs=bad)
     assert AlignmentSpec(adapt_epochs=60).adapt_epochs == 60
