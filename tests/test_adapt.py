@@ -40,6 +40,7 @@ def test_training_on_the_pairs_moves_attention_to_their_alignment(reversal_trans
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert not torch.equal(copy.model.state_dict()["embed.weight"], after["embed.weight"])
     assert not copy.model.training and "adapted, 20 epochs" in copy.name
+    assert copy.checkpoint is None  # its weights are in no checkpoint folder
 
 
 def test_aligner_links_guide_the_copy_further_than_the_translation_loss_alone(

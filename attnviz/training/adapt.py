@@ -79,7 +79,8 @@ def adapted(
         torch.manual_seed(seed)
         _train(model, ids, targets, epochs, lr, random.Random(seed))
     kind = "adapted, guided" if links is not None else "adapted"
-    copy = Translator(
+    # No checkpoint: the copy's weights are in no folder, and the card describes the model.
+    return Translator(
         model,
         translator.source_tokenizer,
         f"{translator.name} ({kind}, {epochs} epochs)",
@@ -87,8 +88,6 @@ def adapted(
         translator.target_tokenizer,
         translator.decoding,
     )
-    copy.checkpoint = translator.checkpoint
-    return copy
 
 
 def adapted_both(
