@@ -287,18 +287,14 @@ def matrix_products(step: Callable[[], object], rows: int, features: int, vocab:
         step()
     flops = sum(e.flops for e in prof.key_averages() if e.key in MATRIX_OPS)
     x, w, g = torch.randn(rows, features), torch.randn(vocab, features), torch.randn(rows, vocab)
-    products = (lambda: x @ w.t(), lambda: g @ w, lambda: g.t() @ x)
-    rate = max(2 * rows * features * vocab / _median_seconds(product) for product in products)
+    products = {
+        "output layer forward": lambda: x @ w.t(),
+        "output layer input gradient": lambda: g @ w,
+        "output layer weight gradient": lambda: g.t() @ x,
+    }
+    fastest_ms = min(time_call(name, fn, runs=5).median_ms for name, fn in products.items())
+    rate = 2 * rows * features * vocab / (fastest_ms / 1000)
     return {"matrix_gflop_per_step": flops / 1e9, "matrix_gflops_rate": rate / 1e9}
-
-
-def _median_seconds(call: Callable[[], object], runs: int = 5, warm_up: int = 2) -> float:
-    times = []
-    for _ in range(warm_up + runs):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times[warm_up:])
 
 
 def format_matrix_products(training: dict) -> str:

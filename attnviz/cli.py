@@ -49,7 +49,7 @@ from .errors import AttnvizError, InputError
 from .locations import APP_SCRIPT, DEFAULT_MODEL, MODELS_ENV, model_path
 from .sharding import Ranks, corpus_ranks, leads
 from .text_lines import read_lines
-from .training.adapt import adapted
+from .training.adapt import adapted_both
 from .training.workers import (
     automatic_processes,
     run_workers,
@@ -539,14 +539,17 @@ def _align_pair(line: str) -> tuple[str, str]:
     return source, target
 
 
-def _alignable(
-    translator: Translator, reverse: Translator | None, source: str, target: str
-) -> None:
-    """Raise the InputError a forced decode of the pair (both ways with ``reverse``) would."""
+def _alignable_pair(
+    translator: Translator, reverse: Translator | None, line: str
+) -> tuple[str, str]:
+    """The (source, target) of a ``source ||| target`` line; raises the InputError its
+    parsing or a forced decode of the pair (both ways with ``reverse``) would."""
+    source, target = _align_pair(line)
     for model, given, forced in ((translator, source, target), (reverse, target, source)):
         if model is not None:
             model.source_ids(given)
             model.target_ids(forced)
+    return source, target
 
 
 def _alignment_records(
@@ -561,12 +564,9 @@ def _alignment_records(
     refusals: dict[int, str] = {}
     for number, line in chunk:
         try:
-            pair = _align_pair(line)
-            _alignable(translator, reverse, *pair)
+            pairs[number] = _alignable_pair(translator, reverse, line)
         except InputError as exc:
             refusals[number] = f"line {number}: {exc}"
-            continue
-        pairs[number] = pair
     links: dict[int, list[tuple[int, int]]] = {}
     try:
         aligned = align_batch(translator, list(pairs.values()), method, reverse)
@@ -673,11 +673,9 @@ def _align_adapted(
     pairs = []
     for line in lines:
         try:
-            pair = _align_pair(line.removesuffix("\n").removesuffix("\r"))
-            _alignable(translator, reverse, *pair)
+            pairs.append(_alignable_pair(translator, reverse, line.rstrip("\r\n")))
         except InputError:
             continue  # reported with its line number when the lines are aligned
-        pairs.append(pair)
     if pairs:
         try:
             translator, reverse = _adapted_models(args, translator, reverse, pairs)
@@ -697,20 +695,15 @@ def _adapted_models(
 ) -> tuple[Translator, Translator | None]:
     """Copies of the model and the reverse model trained on ``pairs`` (guided by eflomal's
     links of them with ``--adapt-guided``)."""
-    links = back_links = None
+    links = None
     if args.adapt_guided:
         aligner_module()
         links = statistical_align(pairs, model_priors(model_path(args.model))).links
-        back_links = [[(t, s) for s, t in pair_links] for pair_links in links]
     guided = " with eflomal's links as guidance" if links is not None else ""
     _error(
         f"training copies of the models {args.adapt_epochs} epochs on {len(pairs)} pairs{guided}"
     )
-    translator = adapted(translator, pairs, args.adapt_epochs, links=links)
-    if reverse is not None:
-        back = [(t, s) for s, t in pairs]
-        reverse = adapted(reverse, back, args.adapt_epochs, links=back_links)
-    return translator, reverse
+    return adapted_both(translator, reverse, pairs, args.adapt_epochs, links)
 
 
 def cmd_eval_align(args: argparse.Namespace) -> int:

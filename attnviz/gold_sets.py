@@ -19,7 +19,7 @@ from .align import (
 )
 from .align.statistical import AlignerPriors, statistical_align
 from .text_lines import read_lines
-from .training.adapt import ADAPT_LR, GUIDANCE_WEIGHT, adapted
+from .training.adapt import ADAPT_LR, GUIDANCE_WEIGHT, adapted_both
 from .translator import Translator
 
 __all__ = [
@@ -137,13 +137,7 @@ def _adapted_scores(
 ) -> dict:
     """The methods' scores with both models first trained ``epochs`` epochs on the pairs,
     guided towards ``aligner_links`` when given."""
-    back_links = None
-    if aligner_links is not None:
-        back_links = [[(t, s) for s, t in pair_links] for pair_links in aligner_links]
-    there = adapted(translator, pairs, epochs, links=aligner_links)
-    back = None
-    if reverse is not None:
-        back = adapted(reverse, [(o, e) for e, o in pairs], epochs, links=back_links)
+    there, back = adapted_both(translator, reverse, pairs, epochs, aligner_links)
     training = "the translation loss only: no gold link and no aligner output is used"
     if aligner_links is not None:
         training = (

@@ -126,7 +126,7 @@ class AlignmentSpec:
     adapt_epochs: int = 0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.adapt_epochs, int) or self.adapt_epochs < 0:
+        if not _is_whole(self.adapt_epochs) or self.adapt_epochs < 0:
             raise ValueError(f"adapt_epochs must be a whole number >= 0, got {self.adapt_epochs!r}")
 
 

@@ -40,6 +40,7 @@ def test_training_on_the_pairs_moves_attention_to_their_alignment(reversal_trans
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert not torch.equal(copy.model.state_dict()["embed.weight"], after["embed.weight"])
     assert not copy.model.training and "adapted, 20 epochs" in copy.name
+    assert copy.checkpoint is None  # its weights are in no checkpoint folder
 
 
 def test_aligner_links_guide_the_copy_further_than_the_translation_loss_alone(
@@ -125,6 +126,7 @@ def test_cli_guided_adaptation_needs_epochs_and_the_models_priors(
 
 
 def test_recipe_refuses_negative_adapt_epochs():
-    with pytest.raises(ValueError, match="adapt_epochs"):
-        AlignmentSpec(adapt_epochs=-2)
+    for bad in (-2, True, 1.5):
+        with pytest.raises(ValueError, match="adapt_epochs"):
+            AlignmentSpec(adapt_epochs=bad)
     assert AlignmentSpec(adapt_epochs=60).adapt_epochs == 60

@@ -33,7 +33,7 @@ from .batching import make_batch
 from .guidance import PieceLinks, link_targets, piece_links
 from .step import guided_train_step, train_step
 
-__all__ = ["ADAPT_EPOCHS", "ADAPT_LR", "GUIDANCE_WEIGHT", "adapted"]
+__all__ = ["ADAPT_EPOCHS", "ADAPT_LR", "GUIDANCE_WEIGHT", "adapted", "adapted_both"]
 
 # Epochs over the pairs that the model cards report. Chosen on the development gold sets
 # (5 to 120 epochs tried; see the README), never on the held-out ones.
@@ -79,7 +79,8 @@ def adapted(
         torch.manual_seed(seed)
         _train(model, ids, targets, epochs, lr, random.Random(seed))
     kind = "adapted, guided" if links is not None else "adapted"
-    copy = Translator(
+    # No checkpoint: the copy's weights are in no folder, and the card describes the model.
+    return Translator(
         model,
         translator.source_tokenizer,
         f"{translator.name} ({kind}, {epochs} epochs)",
@@ -87,8 +88,24 @@ def adapted(
         translator.target_tokenizer,
         translator.decoding,
     )
-    copy.checkpoint = translator.checkpoint
-    return copy
+
+
+def adapted_both(
+    translator: Translator,
+    reverse: Translator | None,
+    pairs: Sequence[tuple[str, str]],
+    epochs: int,
+    links: Sequence[Iterable[Link]] | None = None,
+) -> tuple[Translator, Translator | None]:
+    """:func:`adapted` copies of ``translator`` on ``pairs`` and of ``reverse`` (a target ->
+    source model, or None) on the same pairs the other way round, ``links`` flipped with them.
+    """
+    there = adapted(translator, pairs, epochs, links=links)
+    if reverse is None:
+        return there, None
+    back_links = None if links is None else [[(t, s) for s, t in found] for found in links]
+    back = adapted(reverse, [(t, s) for s, t in pairs], epochs, links=back_links)
+    return there, back
 
 
 def _train(

@@ -120,35 +120,37 @@ def _with_alignment(recipe: Recipe, translator: Translator, card: dict) -> dict:
     folder = recipe.alignment.reverse_model
     if folder is not None and (recipe.root / folder / CONFIG_FILE).is_file():
         reverse = load(recipe.root / folder)
-    priors = _priors(recipe) if recipe.alignment.adapt_epochs else None
+    priors, missing = _run_priors(recipe)
     card["alignment"] = gold_alignment_metrics(
-        translator, gold_dir, language, reverse, recipe.alignment.adapt_epochs, priors
+        translator,
+        gold_dir,
+        language,
+        reverse,
+        recipe.alignment.adapt_epochs,
+        None if missing else priors,
     )
     if folder is not None and reverse is None:
         card["alignment"]["note"] = f"symmetric methods left out: {folder} is not trained yet"
-    if (recipe.output / PRIORS_FILE).is_file():
-        card["alignment"]["reference_aligner"] = _reference_aligner(recipe, gold_dir, language)
+    if priors is not None:
+        card["alignment"]["reference_aligner"] = (
+            {"method": "eflomal", "note": f"not scored: {missing}"}
+            if missing
+            else reference_aligner_metrics(priors, gold_dir, language)
+        )
     return card
 
 
-def _priors(recipe: Recipe) -> AlignerPriors | None:
-    """The run's word aligner priors when it has them and the aligner is installed."""
+def _run_priors(recipe: Recipe) -> tuple[AlignerPriors | None, str | None]:
+    """The run's word aligner priors (None when it has none) and, when it has them but the
+    ``attnviz[align]`` extra is not installed to use them, the message that says so."""
     if not (recipe.output / PRIORS_FILE).is_file():
-        return None
+        return None, None
+    priors = model_priors(recipe.output)
     try:
         aligner_module()
-        return model_priors(recipe.output)
-    except InputError:  # the attnviz[align] extra is not installed
-        return None
-
-
-def _reference_aligner(recipe: Recipe, gold_dir: Path, language: str) -> dict:
-    """The word aligner's scores with the run's priors, or why the card has none."""
-    try:
-        priors = model_priors(recipe.output)
-        return reference_aligner_metrics(priors, gold_dir, language)
-    except InputError as exc:  # the attnviz[align] extra is not installed
-        return {"method": "eflomal", "note": f"not scored: {exc}"}
+    except InputError as exc:
+        return priors, str(exc)
+    return priors, None
 
 
 def _write_card(recipe: Recipe, card: dict) -> dict:
