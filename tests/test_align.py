@@ -165,10 +165,9 @@ def test_agreement_reads_the_product_of_both_directions():
     backward = np.array([[0.8, 0.1], [0.1, 0.9], [0.1, 0.0]])  # reverse model, transposed
     # Alone, the forward model links target word 1 to source word 0; the product (0.06 vs
     # 0.36) moves it to source word 1, where the reverse model puts it. Target word 2's best
-    # (source 0) is no source word's best; grow-diag adds it since it touches (1, 1)
-    # diagonally and aligns a target word nothing else does.
+    # (source 0) has another best target word (0), so target word 2 stays unaligned.
     assert argmax_word_links(forward, range(3)) == {(0, 0), (0, 1), (0, 2)}
-    assert agreement_links(forward, backward) == {(0, 0), (1, 1), (0, 2)}
+    assert agreement_links(forward, backward) == {(0, 0), (1, 1)}
     # A side cut at one model's limit: only the words both saw take part.
     assert agreement_links(forward, backward[:2]) == {(0, 0), (1, 1)}
 

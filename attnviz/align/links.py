@@ -294,15 +294,16 @@ def agreement_links(forward: np.ndarray, backward: np.ndarray) -> set[Link]:
     forward:  (tgt_words, src_words) word attention of the source->target model
     backward: (tgt_words, src_words) the target->source model's word attention, transposed
 
-    The product of the two (the agreement of Liang et al. 2006) is read both ways: each
-    target word's best source word and each source word's best target word, combined by
-    grow-diag. A side cut at a model's length limit keeps the words both models saw.
+    The product of the two (the agreement of Liang et al. 2006) is read both ways, and a
+    link is kept where a target word's best source word has that target word as its own
+    best: the mutual argmax (SimAlign's "ArgMax", Jalili Sabet et al. 2020). A word may stay
+    unaligned. A side cut at a model's length limit keeps the words both models saw.
     """
     rows, cols = min(forward.shape[0], backward.shape[0]), min(forward.shape[1], backward.shape[1])
     product = forward[:rows, :cols] * backward[:rows, :cols]
     by_target = {(int(s), t) for t, s in enumerate(product.argmax(axis=1))}
     by_source = {(s, int(t)) for s, t in enumerate(product.argmax(axis=0))}
-    return grow_diag(by_target, by_source)
+    return by_target & by_source
 
 
 def symmetric_links(
