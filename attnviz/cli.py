@@ -585,9 +585,12 @@ def _alignment_records(
     ]
 
 
-def _statistical_records(priors: AlignerPriors, chunk: NumberedLines) -> list[_Record]:
+def _statistical_records(
+    chunk: NumberedLines, priors: AlignerPriors | None, corpus: list[tuple[str, str]]
+) -> list[_Record]:
     """One record per ``source ||| target`` line of ``chunk``, the lines aligned together by
-    eflomal with the model's priors: its Pharaoh line, or an empty line and the reason."""
+    eflomal with the model's priors or with the ``corpus`` pairs: its Pharaoh line, or an
+    empty line and the reason."""
     pairs: dict[int, tuple[str, str]] = {}
     refusals: dict[int, str] = {}
     for number, line in chunk:
@@ -599,7 +602,7 @@ def _statistical_records(priors: AlignerPriors, chunk: NumberedLines) -> list[_R
             refusals[number] = f"line {number}: {exc}"
             continue
         pairs[number] = (source, target)
-    aligned = statistical_align(list(pairs.values()), priors).links if pairs else []
+    aligned = statistical_align(list(pairs.values()), priors, corpus).links if pairs else []
     links = dict(zip(pairs, aligned, strict=True))
     return [
         _Record(format_pharaoh(links[number]))
@@ -609,18 +612,57 @@ def _statistical_records(priors: AlignerPriors, chunk: NumberedLines) -> list[_R
     ]
 
 
+def _aligner_corpus(path: str | None) -> list[tuple[str, str]]:
+    """The pairs of ``--aligner-corpus`` (``source ||| target`` lines, blank ones skipped);
+    none without it. InputError names the file and line of a bad line."""
+    if path is None:
+        return []
+    pairs = []
+    for number, line in enumerate(read_lines(path), 1):
+        if not line.strip():
+            continue
+        try:
+            pairs.append(_align_pair(line))
+        except InputError as exc:
+            raise InputError(f"{path}, line {number}: {exc}") from None
+    if not pairs:
+        raise InputError(f"{path}: no 'source ||| target' lines")
+    return pairs
+
+
+def _whole_input(path: str | None, why: str) -> list[str] | None:
+    """Every line of the input, read before any is aligned; None (after a message) under
+    torchrun, whose ranks each read a share, or when the input cannot be read."""
+    with corpus_ranks() as ranks:
+        if ranks is not None:
+            _error(f"{why}: run it without torchrun")
+            return None
+    lines: list[str] = []
+    code = _for_input_lines(path, lambda read: lines.extend(read) or 0)
+    return None if code else lines
+
+
 def _cmd_statistical_align(args: argparse.Namespace) -> int:
     if args.reverse_model is not None:
         _error(f"--method {STATISTICAL_METHOD} aligns both directions itself: no --reverse-model")
         return 2
     try:
         aligner_module()
-        priors = model_priors(model_path(args.model))
+        corpus = _aligner_corpus(args.aligner_corpus)
+        priors = None if corpus else model_priors(model_path(args.model))
     except AttnvizError as exc:
         _error(str(exc))
         return 2
-    return _records_of_input(
-        args.input, args.batch_size, lambda chunk: _statistical_records(priors, chunk)
+    if not corpus:
+        return _records_of_input(
+            args.input, args.batch_size, lambda chunk: _statistical_records(chunk, priors, corpus)
+        )
+    # Each alignment run aligns the whole corpus too: one run for the whole input.
+    lines = _whole_input(args.input, "--aligner-corpus aligns the whole input at once")
+    if lines is None:
+        return 2
+    return _records_of_lines(
+        lines, max(len(lines), 1), lambda chunk: _statistical_records(chunk, None, corpus)
     )
 
 
@@ -639,14 +681,17 @@ def cmd_align(args: argparse.Namespace) -> int:
     if method not in SYMMETRIC_METHODS and args.reverse_model is not None:
         _error(f"--reverse-model is used only by --method {symmetric}")
         return 2
+    if args.adapt_guided and not args.adapt_epochs:
+        _error("--adapt-guided needs --adapt-epochs N")
+        return 2
+    if args.aligner_corpus is not None and not args.adapt_guided:
+        _error(f"--aligner-corpus is read by --method {STATISTICAL_METHOD} and --adapt-guided")
+        return 2
     try:
         translator = _load(args.model)
         reverse = load(model_path(args.reverse_model)) if args.reverse_model else None
     except AttnvizError as exc:
         _error(str(exc))
-        return 2
-    if args.adapt_guided and not args.adapt_epochs:
-        _error("--adapt-guided needs --adapt-epochs N")
         return 2
     if args.adapt_epochs:
         return _align_adapted(args, translator, reverse, method)
@@ -662,14 +707,9 @@ def _align_adapted(
 ) -> int:
     """``align --adapt-epochs N``: read the whole input, train copies of the models on its
     alignable pairs (:func:`attnviz.training.adapt.adapted`), then align every line."""
-    with corpus_ranks() as ranks:
-        if ranks is not None:
-            _error("--adapt-epochs trains on the whole input at once: run it without torchrun")
-            return 2
-    lines: list[str] = []
-    code = _for_input_lines(args.input, lambda read: lines.extend(read) or 0)
-    if code:
-        return code
+    lines = _whole_input(args.input, "--adapt-epochs trains on the whole input at once")
+    if lines is None:
+        return 2
     pairs = []
     for line in lines:
         try:
@@ -694,11 +734,14 @@ def _adapted_models(
     pairs: list[tuple[str, str]],
 ) -> tuple[Translator, Translator | None]:
     """Copies of the model and the reverse model trained on ``pairs`` (guided by eflomal's
-    links of them with ``--adapt-guided``)."""
+    links of them with ``--adapt-guided``: with the model's priors, or aligned together with
+    the ``--aligner-corpus`` pairs)."""
     links = None
     if args.adapt_guided:
         aligner_module()
-        links = statistical_align(pairs, model_priors(model_path(args.model))).links
+        corpus = _aligner_corpus(args.aligner_corpus)
+        priors = None if corpus else model_priors(model_path(args.model))
+        links = statistical_align(pairs, priors, corpus).links
     guided = " with eflomal's links as guidance" if links is not None else ""
     _error(
         f"training copies of the models {args.adapt_epochs} epochs on {len(pairs)} pairs{guided}"
@@ -836,7 +879,15 @@ def _add_align_parsers(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="with --adapt-epochs: also guide the copies' attention towards eflomal's links of "
         "the same pairs (guided alignment training, weight 1.0), with the priors saved with "
-        "the model (the extra attnviz[align])",
+        "the model or the --aligner-corpus (the extra attnviz[align])",
+    )
+    aligner.add_argument(
+        "--aligner-corpus",
+        metavar="FILE",
+        help=f"for --method {STATISTICAL_METHOD} and --adapt-guided: align the input together "
+        "with the 'source ||| target' lines of FILE (such as the model's training text) "
+        "instead of using the model's priors; better links, but each run aligns the whole "
+        "file (a minute for 170,000 pairs) and reads the whole input first",
     )
     _add_batch_size(aligner, "pairs")
     aligner.set_defaults(func=cmd_align)

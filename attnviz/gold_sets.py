@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -93,15 +94,17 @@ def gold_alignment_metrics(
     reverse: Translator | None = None,
     adapt_epochs: int = 0,
     priors: AlignerPriors | None = None,
+    aligner_corpus: Sequence[tuple[str, str]] = (),
 ) -> dict:
     """AER, precision and recall of every single-model method on the language's gold set, and
     of the symmetric methods too when ``reverse`` (a model translating into English) is given.
 
     With ``adapt_epochs`` the methods are scored again with copies of the models trained that
     many epochs on the gold pairs (:func:`attnviz.training.adapt.adapted`): under "adapted"
-    with the translation loss alone and, given the word aligner's ``priors``, under
-    "adapted_guided" with guidance towards eflomal's links of the gold pairs too (needs the
-    ``attnviz[align]`` extra).
+    with the translation loss alone and, under "adapted_guided", with guidance towards
+    eflomal's links of the gold pairs too: aligned together with ``aligner_corpus`` (the
+    model's training pairs) when given, else with the word aligner's ``priors`` (either
+    needs the ``attnviz[align]`` extra; with neither there is no "adapted_guided").
     """
     gold = GOLD_SETS[language]
     pairs, links, dropped = load_gold(gold_dir, gold)
@@ -119,10 +122,12 @@ def gold_alignment_metrics(
         metrics["reverse_model"] = reverse.name
     if adapt_epochs:
         metrics["adapted"] = _adapted_scores(translator, reverse, pairs, links, adapt_epochs)
-    if adapt_epochs and priors is not None:
-        aligner_links = statistical_align(pairs, priors).links
+    if adapt_epochs and (priors is not None or aligner_corpus):
+        aligner_links = statistical_align(
+            pairs, None if aligner_corpus else priors, aligner_corpus
+        ).links
         metrics["adapted_guided"] = _adapted_scores(
-            translator, reverse, pairs, links, adapt_epochs, aligner_links
+            translator, reverse, pairs, links, adapt_epochs, aligner_links, bool(aligner_corpus)
         )
     return metrics
 
@@ -134,16 +139,23 @@ def _adapted_scores(
     links: list[GoldAlignment],
     epochs: int,
     aligner_links: list[list[Link]] | None = None,
+    with_training_text: bool = False,
 ) -> dict:
     """The methods' scores with both models first trained ``epochs`` epochs on the pairs,
-    guided towards ``aligner_links`` when given."""
+    guided towards ``aligner_links`` when given (aligned together with the model's training
+    text when ``with_training_text``, else with its priors)."""
     there, back = adapted_both(translator, reverse, pairs, epochs, aligner_links)
     training = "the translation loss only: no gold link and no aligner output is used"
     if aligner_links is not None:
+        how = (
+            "aligned together with the model's training pairs (attnviz align --method "
+            "eflomal --aligner-corpus)"
+            if with_training_text
+            else "with the model's priors (attnviz align --method eflomal)"
+        )
         training = (
             f"the translation loss plus the guidance loss (weight {GUIDANCE_WEIGHT}) towards "
-            "eflomal's links of the gold pairs (attnviz align --method eflomal, with the "
-            "model's priors; one run): no gold link is used"
+            f"eflomal's links of the gold pairs, {how}; one run: no gold link is used"
         )
     return {
         "epochs": epochs,
@@ -188,22 +200,35 @@ def _scores(found: list, gold: list[GoldAlignment]) -> dict:
 
 
 def reference_aligner_metrics(
-    priors: AlignerPriors, gold_dir: Path, language: str, runs: int = 5
+    priors: AlignerPriors | None,
+    gold_dir: Path,
+    language: str,
+    runs: int = 5,
+    corpus: Sequence[tuple[str, str]] = (),
 ) -> dict:
-    """eflomal's scores on the language's gold set, aligning the gold pairs alone with a
-    model's ``priors``: the run of median AER of ``runs`` runs (its sampler is not seeded,
-    so runs differ) and every run's AER. Needs the ``attnviz[align]`` extra."""
+    """eflomal's scores on the language's gold set: the run of median AER of ``runs`` runs
+    (its sampler is not seeded, so runs differ) and every run's AER. The gold pairs are
+    aligned alone with a model's ``priors`` or, given ``corpus`` (the model's training
+    pairs), together with it. Needs the ``attnviz[align]`` extra."""
     pairs, links, _ = load_gold(gold_dir, GOLD_SETS[language])
-    scored = [_scores(statistical_align(pairs, priors).links, links) for _ in range(runs)]
+    if corpus:
+        priors = None
+    found = [statistical_align(pairs, priors, corpus).links for _ in range(runs)]
+    scored = [_scores(f, links) for f in found]
     median = statistics.median_low(s["aer"] for s in scored)
+    how = (
+        "attnviz align --method eflomal --aligner-corpus) on the gold pairs together with "
+        "this model's training pairs"
+        if corpus
+        else "attnviz align --method eflomal) on the gold pairs alone, with the priors in "
+        "aligner_priors.txt.gz counted from its links of this model's training pairs"
+    )
     return {
         "method": "eflomal",
         f"median_of_{runs}_runs": next(s for s in scored if s["aer"] == median),
         f"aer_of_{runs}_runs": sorted(s["aer"] for s in scored),
         "definition": (
-            "eflomal 2.0.0 (attnviz align --method eflomal) on the gold pairs alone, with the "
-            "priors in aligner_priors.txt.gz counted from its links of this model's training "
-            "pairs (both directions, grow-diag-final-and); its sampler is not seeded, so runs "
-            "differ."
+            f"eflomal 2.0.0 ({how} (both directions, grow-diag-final-and); its sampler is "
+            "not seeded, so runs differ."
         ),
     }

@@ -125,6 +125,21 @@ def test_cli_guided_adaptation_needs_epochs_and_the_models_priors(
     assert code == 2 and "no word aligner priors" in err and out == ""
 
 
+def test_cli_guided_adaptation_with_an_aligner_corpus_needs_no_priors(
+    reversal_checkpoint, monkeypatch, capsys, tmp_path
+):
+    """The reversal checkpoint has no priors; eflomal aligns the input with the corpus."""
+    pytest.importorskip("eflomal")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"{s} ||| {t}\n" for s, t in COPIES))
+    text = "".join(f"{s} ||| {t}\n" for s, t in COPIES[:8])
+    argv = ["align", "-m", str(reversal_checkpoint), "--adapt-epochs", "2", "--adapt-guided"]
+    code, out, err = run(monkeypatch, capsys, [*argv, "--aligner-corpus", str(corpus)], text)
+    assert code == 0, err
+    assert "2 epochs on 8 pairs with eflomal's links as guidance" in err
+    assert len(out.splitlines()) == 8
+
+
 def test_recipe_refuses_negative_adapt_epochs():
     for bad in (-2, True, 1.5):
         with pytest.raises(ValueError, match="adapt_epochs"):

@@ -165,10 +165,17 @@ def test_agreement_reads_the_product_of_both_directions():
     backward = np.array([[0.8, 0.1], [0.1, 0.9], [0.1, 0.0]])  # reverse model, transposed
     # Alone, the forward model links target word 1 to source word 0; the product (0.06 vs
     # 0.36) moves it to source word 1, where the reverse model puts it. Target word 2's best
-    # (source 0) is no source word's best; grow-diag adds it since it touches (1, 1)
-    # diagonally and aligns a target word nothing else does.
+    # (source 0) has another best target word (0), and source 0 is aligned: word 2 stays
+    # unaligned.
     assert argmax_word_links(forward, range(3)) == {(0, 0), (0, 1), (0, 2)}
-    assert agreement_links(forward, backward) == {(0, 0), (1, 1), (0, 2)}
+    assert agreement_links(forward, backward) == {(0, 0), (1, 1)}
+    # A one-way best link joins two words the mutual links leave unaligned: target word 2's
+    # best is source word 2, whose own best is target word 1 (0.315 against 0.24), which
+    # source word 1 holds; no mutual link aligns either word, so (2, 2) is added.
+    forward = np.array([[0.9, 0.1, 0.0], [0.1, 0.45, 0.45], [0.1, 0.1, 0.8]])
+    backward = np.array([[0.9, 0.0, 0.0], [0.0, 0.9, 0.7], [0.1, 0.1, 0.3]])
+    assert agreement_links(forward, backward) == {(0, 0), (1, 1), (2, 2)}
+    assert (2, 1) not in agreement_links(forward, backward)  # source 2's one-way best
     # A side cut at one model's limit: only the words both saw take part.
     assert agreement_links(forward, backward[:2]) == {(0, 0), (1, 1)}
 

@@ -99,6 +99,17 @@ def test_priors_align_one_pair_alone_after_a_round_trip(tmp_path, reversal_align
     assert statistical_align([("a b c d", "d c b a")], priors).links == [REVERSED]
 
 
+def test_pairs_aligned_with_a_corpus_get_its_evidence_and_only_their_own_links(
+    reversal_corpus,
+):
+    """One pair alone has nothing to learn from; aligned together with the corpus it is
+    reversed like the corpus, and the corpus's own links are not returned."""
+    pytest.importorskip("eflomal")
+    corpus = [*reversal_corpus, ("e f", "   ")]  # a corpus pair with an empty side is left out
+    aligned = statistical_align([("a b c d", "d c b a")], corpus=corpus)
+    assert aligned.links == [REVERSED]
+
+
 def test_an_empty_side_is_refused():
     pytest.importorskip("eflomal")
     with pytest.raises(InputError, match="both sides"):
@@ -136,6 +147,38 @@ def test_cli_aligns_lines_with_the_models_priors(tmp_path, capsys, reversal_alig
     assert code == 1  # the line without "|||" failed, the others were aligned
     assert out.splitlines() == ["3-0 2-1 1-2 0-3", "", "1-0 0-1"]
     assert "line 2" in err
+
+
+def test_cli_aligns_the_whole_input_together_with_a_corpus(tmp_path, capsys, reversal_corpus):
+    """--aligner-corpus needs no priors: the model folder has none."""
+    pytest.importorskip("eflomal")
+    (tmp_path / "model").mkdir()
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"{s} ||| {t}\n" for s, t in reversal_corpus) + "\n")
+    text = tmp_path / "pairs.txt"
+    text.write_text("a b c d ||| d c b a\nb c ||| \nb c ||| c b\n")
+    args = ["align", "-m", str(tmp_path / "model"), "--method", "eflomal", "-i", str(text)]
+    code = main([*args, "--aligner-corpus", str(corpus)])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert out.splitlines() == ["3-0 2-1 1-2 0-3", "", "1-0 0-1"]
+    assert "line 2: the aligner needs words on both sides" in err
+
+
+def test_cli_names_the_bad_line_of_a_corpus_and_where_a_corpus_is_read(tmp_path, capsys):
+    pytest.importorskip("eflomal")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a b ||| b a\nno bars\n")
+    code = main(
+        ["align", "-m", str(tmp_path), "--method", "eflomal", "--aligner-corpus", str(corpus)]
+    )
+    assert code == 2
+    assert f"{corpus}, line 2: expected 'source ||| target'" in capsys.readouterr().err
+    code = main(["align", "-m", str(tmp_path), "--aligner-corpus", str(corpus)])
+    assert code == 2
+    assert "--aligner-corpus is read by --method eflomal and --adapt-guided" in (
+        capsys.readouterr().err
+    )
 
 
 def test_cli_says_when_the_model_has_no_priors(tmp_path, capsys):

@@ -65,6 +65,25 @@ def test_adapted_copies_are_scored_beside_the_models(shared_data, reversal_trans
     assert "adapted_guided" not in metrics  # no aligner priors given
 
 
+def test_guided_copies_follow_the_aligner_run_with_the_training_text(
+    shared_data, reversal_translator
+):
+    """Given the training pairs, the guided copies learn from eflomal's links of the gold
+    pairs aligned together with them, and the card says so."""
+    pytest.importorskip("eflomal", reason="needs the attnviz[align] extra")
+    gold = shared_data / "gold"
+    corpus = [("the house", "la maison"), ("a house", "une maison")] * 20
+    metrics = gold_alignment_metrics(
+        reversal_translator, gold, "fr", adapt_epochs=1, aligner_corpus=corpus
+    )
+    guided = metrics["adapted_guided"]
+    assert "together with the model's training pairs" in guided["definition"]
+    assert guided["methods"] != metrics["adapted"]["methods"]
+    reference = reference_aligner_metrics(None, gold, "fr", runs=1, corpus=corpus)
+    assert "together with this model's training pairs" in reference["definition"]
+    assert reference["median_of_1_runs"]["sure"] == 338
+
+
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
 
 

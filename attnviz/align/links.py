@@ -267,15 +267,21 @@ def grow_diag(forward: set[Link], backward: set[Link]) -> set[Link]:
     return links
 
 
-def grow_diag_final_and(forward: set[Link], backward: set[Link]) -> set[Link]:
-    """:func:`grow_diag`, then each direction's remaining links (forward first) that align
-    two still unaligned words (Koehn et al.'s "final-and", Moses's default)."""
-    links = grow_diag(forward, backward)
-    for direction in (forward, backward):
+def final_and(links: set[Link], directions: Sequence[set[Link]]) -> set[Link]:
+    """``links`` and each direction's other links, in order, that align two words
+    ``links`` still leave unaligned (Koehn et al.'s "final-and")."""
+    links = set(links)
+    for direction in directions:
         for s, t in sorted(direction - links):
             if all(a != s for a, _ in links) and all(b != t for _, b in links):
                 links.add((s, t))
     return links
+
+
+def grow_diag_final_and(forward: set[Link], backward: set[Link]) -> set[Link]:
+    """:func:`grow_diag`, then :func:`final_and` with the forward links first (Moses's
+    default symmetrization)."""
+    return final_and(grow_diag(forward, backward), (forward, backward))
 
 
 def symmetrize(forward: set[Link], backward: set[Link], method: str) -> set[Link]:
@@ -295,14 +301,17 @@ def agreement_links(forward: np.ndarray, backward: np.ndarray) -> set[Link]:
     backward: (tgt_words, src_words) the target->source model's word attention, transposed
 
     The product of the two (the agreement of Liang et al. 2006) is read both ways: each
-    target word's best source word and each source word's best target word, combined by
-    grow-diag. A side cut at a model's length limit keeps the words both models saw.
+    target word's best source word and each source word's best target word. The links that
+    are both (the mutual argmax) are kept, then Koehn's "final-and" adds a one-way best link
+    wherever both its words are still unaligned: sharp attention keeps its precise mutual
+    links, diffuse attention gets the links it would otherwise lose. A side cut at a model's
+    length limit keeps the words both models saw.
     """
     rows, cols = min(forward.shape[0], backward.shape[0]), min(forward.shape[1], backward.shape[1])
     product = forward[:rows, :cols] * backward[:rows, :cols]
     by_target = {(int(s), t) for t, s in enumerate(product.argmax(axis=1))}
     by_source = {(s, int(t)) for s, t in enumerate(product.argmax(axis=0))}
-    return grow_diag(by_target, by_source)
+    return final_and(by_target & by_source, (by_target, by_source))
 
 
 def symmetric_links(

@@ -165,13 +165,19 @@ def _count_priors(
 
 
 def statistical_align(
-    pairs: Sequence[tuple[str, str]], priors: AlignerPriors | None = None
+    pairs: Sequence[tuple[str, str]],
+    priors: AlignerPriors | None = None,
+    corpus: Sequence[tuple[str, str]] = (),
 ) -> StatisticalAlignment:
     """Word links of every (source, target) pair by eflomal, both directions combined by
     grow-diag-final-and; with ``priors`` (from a training corpus) even one pair aligns well.
 
-    The pairs are aligned together, as one corpus: more pairs, better links. A pair with an
-    empty side raises InputError.
+    The pairs are aligned together, as one corpus: more pairs, better links. With ``corpus``
+    (more pairs, such as the model's training text; those with an empty side are left out)
+    they are aligned together with it and only their own links are returned. That takes as
+    long as aligning the corpus (about a minute for 170,000 pairs on 2 cores) but aligns
+    better than priors counted from the same corpus (see the README). A pair with an empty
+    side raises InputError.
     """
     module = aligner_module()
     tokenized = [(word_tokens(s), word_tokens(t)) for s, t in pairs]
@@ -180,6 +186,11 @@ def statistical_align(
             raise InputError(f"pair {number}: the aligner needs words on both sides")
     sources = [s for (s, _), _ in tokenized]
     targets = [t for _, (t, _) in tokenized]
+    for source, target in corpus:
+        source_tokens, target_tokens = word_tokens(source)[0], word_tokens(target)[0]
+        if source_tokens and target_tokens:
+            sources.append(source_tokens)
+            targets.append(target_tokens)
     prior_lines = None
     if priors is not None:
         prior_lines = priors.lines_for(
@@ -187,7 +198,7 @@ def statistical_align(
         )
     with tempfile.TemporaryDirectory(prefix="attnviz-eflomal-") as folder:
         forward_path, backward_path = os.path.join(folder, "fwd"), os.path.join(folder, "rev")
-        few = 1.0 if priors is None else min(1.0, math.sqrt(len(pairs) / FEW_PAIRS))
+        few = 1.0 if priors is None else min(1.0, math.sqrt(len(sources) / FEW_PAIRS))
         module.Aligner(rel_iterations=few).align(
             [" ".join(s) for s in sources],
             [" ".join(t) for t in targets],
@@ -197,9 +208,12 @@ def statistical_align(
         )
         forward = [_token_links(line) for line in Path(forward_path).read_text().splitlines()]
         backward = [_token_links(line) for line in Path(backward_path).read_text().splitlines()]
+    own = len(tokenized)  # the corpus's links follow the pairs' own
     links = [
         _word_links(grow_diag_final_and(f, b), s_words, t_words)
-        for f, b, ((_, s_words), (_, t_words)) in zip(forward, backward, tokenized, strict=True)
+        for f, b, ((_, s_words), (_, t_words)) in zip(
+            forward[:own], backward[:own], tokenized, strict=True
+        )
     ]
     return StatisticalAlignment(links, _count_priors(sources, targets, forward, backward))
 

@@ -121,21 +121,31 @@ def _with_alignment(recipe: Recipe, translator: Translator, card: dict) -> dict:
     if folder is not None and (recipe.root / folder / CONFIG_FILE).is_file():
         reverse = load(recipe.root / folder)
     priors, missing = _run_priors(recipe)
+    usable = priors is not None and not missing
+    # The text the priors were counted from, which eflomal can also align the gold pairs with.
+    corpus = [(p.source, p.target) for p in split_corpora(recipe)[0]] if usable else []
     card["alignment"] = gold_alignment_metrics(
         translator,
         gold_dir,
         language,
         reverse,
         recipe.alignment.adapt_epochs,
-        None if missing else priors,
+        priors if usable else None,
+        corpus,
     )
     if folder is not None and reverse is None:
         card["alignment"]["note"] = f"symmetric methods left out: {folder} is not trained yet"
-    if priors is not None:
-        card["alignment"]["reference_aligner"] = (
-            {"method": "eflomal", "note": f"not scored: {missing}"}
-            if missing
-            else reference_aligner_metrics(priors, gold_dir, language)
+    if priors is not None and missing:
+        card["alignment"]["reference_aligner"] = {
+            "method": "eflomal",
+            "note": f"not scored: {missing}",
+        }
+    elif usable:
+        card["alignment"]["reference_aligner"] = reference_aligner_metrics(
+            priors, gold_dir, language
+        )
+        card["alignment"]["reference_aligner_with_training_text"] = reference_aligner_metrics(
+            priors, gold_dir, language, runs=3, corpus=corpus
         )
     return card
 
