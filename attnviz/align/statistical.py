@@ -22,6 +22,7 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 
@@ -126,7 +127,16 @@ class StatisticalAlignment:
     """The aligner's links for a list of pairs, and the priors its directional links give."""
 
     links: list[list[Link]]  # symmetrised word links of each pair, sorted
-    priors: AlignerPriors
+    # Every aligned sentence's tokens and directional token links, for the priors.
+    run: tuple[list[list[str]], list[list[str]], list[set[Link]], list[set[Link]]] = field(
+        repr=False, compare=False
+    )
+
+    @cached_property
+    def priors(self) -> AlignerPriors:
+        """Counted when first asked for: aligning 37 pairs with a corpus of 166,000 took
+        46 s, and counting the priors, which aligning given pairs never uses, 6 s more."""
+        return _count_priors(*self.run)
 
 
 def _token_links(line: str) -> set[Link]:
@@ -215,7 +225,7 @@ def statistical_align(
             forward[:own], backward[:own], tokenized, strict=True
         )
     ]
-    return StatisticalAlignment(links, _count_priors(sources, targets, forward, backward))
+    return StatisticalAlignment(links, (sources, targets, forward, backward))
 
 
 def write_priors(path: str | Path, priors: AlignerPriors) -> None:
