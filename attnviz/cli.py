@@ -630,6 +630,16 @@ def _aligner_corpus(path: str | None) -> list[tuple[str, str]]:
     return pairs
 
 
+def _aligner_evidence(
+    args: argparse.Namespace,
+) -> tuple[AlignerPriors | None, list[tuple[str, str]]]:
+    """What eflomal aligns the input with: the ``--aligner-corpus`` pairs when given, else the
+    model's priors. InputError without the extra, for a bad corpus or a model without priors."""
+    aligner_module()
+    corpus = _aligner_corpus(args.aligner_corpus)
+    return (None if corpus else model_priors(model_path(args.model))), corpus
+
+
 def _whole_input(path: str | None, why: str) -> list[str] | None:
     """Every line of the input, read before any is aligned; None (after a message) under
     torchrun, whose ranks each read a share, or when the input cannot be read."""
@@ -647,23 +657,19 @@ def _cmd_statistical_align(args: argparse.Namespace) -> int:
         _error(f"--method {STATISTICAL_METHOD} aligns both directions itself: no --reverse-model")
         return 2
     try:
-        aligner_module()
-        corpus = _aligner_corpus(args.aligner_corpus)
-        priors = None if corpus else model_priors(model_path(args.model))
+        priors, corpus = _aligner_evidence(args)
     except AttnvizError as exc:
         _error(str(exc))
         return 2
+
+    def records(chunk: NumberedLines) -> list[_Record]:
+        return _statistical_records(chunk, priors, corpus)
+
     if not corpus:
-        return _records_of_input(
-            args.input, args.batch_size, lambda chunk: _statistical_records(chunk, priors, corpus)
-        )
+        return _records_of_input(args.input, args.batch_size, records)
     # Each alignment run aligns the whole corpus too: one run for the whole input.
     lines = _whole_input(args.input, "--aligner-corpus aligns the whole input at once")
-    if lines is None:
-        return 2
-    return _records_of_lines(
-        lines, max(len(lines), 1), lambda chunk: _statistical_records(chunk, None, corpus)
-    )
+    return 2 if lines is None else _records_of_lines(lines, max(len(lines), 1), records)
 
 
 def cmd_align(args: argparse.Namespace) -> int:
@@ -738,10 +744,7 @@ def _adapted_models(
     the ``--aligner-corpus`` pairs)."""
     links = None
     if args.adapt_guided:
-        aligner_module()
-        corpus = _aligner_corpus(args.aligner_corpus)
-        priors = None if corpus else model_priors(model_path(args.model))
-        links = statistical_align(pairs, priors, corpus).links
+        links = statistical_align(pairs, *_aligner_evidence(args)).links
     guided = " with eflomal's links as guidance" if links is not None else ""
     _error(
         f"training copies of the models {args.adapt_epochs} epochs on {len(pairs)} pairs{guided}"

@@ -93,7 +93,6 @@ def gold_alignment_metrics(
     language: str,
     reverse: Translator | None = None,
     adapt_epochs: int = 0,
-    priors: AlignerPriors | None = None,
     aligner_corpus: Sequence[tuple[str, str]] = (),
 ) -> dict:
     """AER, precision and recall of every single-model method on the language's gold set, and
@@ -101,10 +100,9 @@ def gold_alignment_metrics(
 
     With ``adapt_epochs`` the methods are scored again with copies of the models trained that
     many epochs on the gold pairs (:func:`attnviz.training.adapt.adapted`): under "adapted"
-    with the translation loss alone and, under "adapted_guided", with guidance towards
-    eflomal's links of the gold pairs too: aligned together with ``aligner_corpus`` (the
-    model's training pairs) when given, else with the word aligner's ``priors`` (either
-    needs the ``attnviz[align]`` extra; with neither there is no "adapted_guided").
+    with the translation loss alone and, given ``aligner_corpus`` (the model's training
+    pairs), under "adapted_guided" with guidance towards eflomal's links of the gold pairs
+    aligned together with it too (needs the ``attnviz[align]`` extra).
     """
     gold = GOLD_SETS[language]
     pairs, links, dropped = load_gold(gold_dir, gold)
@@ -122,12 +120,10 @@ def gold_alignment_metrics(
         metrics["reverse_model"] = reverse.name
     if adapt_epochs:
         metrics["adapted"] = _adapted_scores(translator, reverse, pairs, links, adapt_epochs)
-    if adapt_epochs and (priors is not None or aligner_corpus):
-        aligner_links = statistical_align(
-            pairs, None if aligner_corpus else priors, aligner_corpus
-        ).links
+    if adapt_epochs and aligner_corpus:
+        aligner_links = statistical_align(pairs, corpus=aligner_corpus).links
         metrics["adapted_guided"] = _adapted_scores(
-            translator, reverse, pairs, links, adapt_epochs, aligner_links, bool(aligner_corpus)
+            translator, reverse, pairs, links, adapt_epochs, aligner_links
         )
     return metrics
 
@@ -139,23 +135,17 @@ def _adapted_scores(
     links: list[GoldAlignment],
     epochs: int,
     aligner_links: list[list[Link]] | None = None,
-    with_training_text: bool = False,
 ) -> dict:
     """The methods' scores with both models first trained ``epochs`` epochs on the pairs,
-    guided towards ``aligner_links`` when given (aligned together with the model's training
-    text when ``with_training_text``, else with its priors)."""
+    guided towards ``aligner_links`` (eflomal's, with the training text) when given."""
     there, back = adapted_both(translator, reverse, pairs, epochs, aligner_links)
     training = "the translation loss only: no gold link and no aligner output is used"
     if aligner_links is not None:
-        how = (
-            "aligned together with the model's training pairs (attnviz align --method "
-            "eflomal --aligner-corpus)"
-            if with_training_text
-            else "with the model's priors (attnviz align --method eflomal)"
-        )
         training = (
             f"the translation loss plus the guidance loss (weight {GUIDANCE_WEIGHT}) towards "
-            f"eflomal's links of the gold pairs, {how}; one run: no gold link is used"
+            "eflomal's links of the gold pairs, aligned together with the model's training "
+            "pairs (attnviz align --method eflomal --aligner-corpus); one run: no gold link "
+            "is used"
         )
     return {
         "epochs": epochs,
@@ -208,13 +198,10 @@ def reference_aligner_metrics(
 ) -> dict:
     """eflomal's scores on the language's gold set: the run of median AER of ``runs`` runs
     (its sampler is not seeded, so runs differ) and every run's AER. The gold pairs are
-    aligned alone with a model's ``priors`` or, given ``corpus`` (the model's training
-    pairs), together with it. Needs the ``attnviz[align]`` extra."""
+    aligned with a model's ``priors`` and, given ``corpus`` (the model's training pairs),
+    together with it (the cards score each alone). Needs the ``attnviz[align]`` extra."""
     pairs, links, _ = load_gold(gold_dir, GOLD_SETS[language])
-    if corpus:
-        priors = None
-    found = [statistical_align(pairs, priors, corpus).links for _ in range(runs)]
-    scored = [_scores(f, links) for f in found]
+    scored = [_scores(statistical_align(pairs, priors, corpus).links, links) for _ in range(runs)]
     median = statistics.median_low(s["aer"] for s in scored)
     how = (
         "attnviz align --method eflomal --aligner-corpus) on the gold pairs together with "

@@ -62,7 +62,7 @@ def test_adapted_copies_are_scored_beside_the_models(shared_data, reversal_trans
     adapted = metrics["adapted"]
     assert adapted["epochs"] == 1 and tuple(adapted["methods"]) == METHODS
     assert adapted["methods"] != metrics["methods"]
-    assert "adapted_guided" not in metrics  # no aligner priors given
+    assert "adapted_guided" not in metrics  # no aligner corpus given
 
 
 def test_guided_copies_follow_the_aligner_run_with_the_training_text(

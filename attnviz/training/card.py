@@ -13,6 +13,7 @@ import torch
 
 from ..align.statistical import PRIORS_FILE, AlignerPriors, aligner_module, model_priors
 from ..checkpoint import CARD_FILE, CONFIG_FILE, load_checkpoint, write_bytes_atomic
+from ..data import Pair
 from ..errors import InputError
 from ..evaluate import evaluate_test_sets, example_translations
 from ..gold_sets import GOLD_SETS, gold_alignment_metrics, reference_aligner_metrics
@@ -85,7 +86,7 @@ def write_test_metrics(recipe: Recipe) -> dict:
     """Score the recipe's best checkpoint on its held-out test sets and add it to the card."""
     checkpoint = load_checkpoint(recipe.output)
     translator = Translator.from_checkpoint(checkpoint)
-    _, _, tests = split_corpora(recipe)
+    train, _, tests = split_corpora(recipe)
     card = dict(checkpoint.card)
     card["metrics"] = evaluate_test_sets(translator, tests)
     card["metrics_definition"] = (
@@ -101,7 +102,7 @@ def write_test_metrics(recipe: Recipe) -> dict:
     english_source = not (recipe.data.synthetic or recipe.data.reverse)
     sentences = None if english_source else [p.source for p in list(tests.values())[0][:5]]
     card["examples"] = example_translations(translator, sentences=sentences)
-    return _write_card(recipe, _with_alignment(recipe, translator, card))
+    return _write_card(recipe, _with_alignment(recipe, translator, card, train))
 
 
 def write_alignment_metrics(recipe: Recipe) -> dict:
@@ -111,7 +112,11 @@ def write_alignment_metrics(recipe: Recipe) -> dict:
     return _write_card(recipe, card)
 
 
-def _with_alignment(recipe: Recipe, translator: Translator, card: dict) -> dict:
+def _with_alignment(
+    recipe: Recipe, translator: Translator, card: dict, train: list[Pair] | None = None
+) -> dict:
+    """``card`` with the gold-set alignment scores; ``train``: the recipe's training pairs
+    when the caller has split the corpora already (else they are split here if needed)."""
     language = target_language(recipe)
     gold_dir = Path(recipe.data.data_dir) / "gold"
     if language not in GOLD_SETS or not gold_dir.is_dir():
@@ -122,16 +127,12 @@ def _with_alignment(recipe: Recipe, translator: Translator, card: dict) -> dict:
         reverse = load(recipe.root / folder)
     priors, missing = _run_priors(recipe)
     usable = priors is not None and not missing
-    # The text the priors were counted from, which eflomal can also align the gold pairs with.
-    corpus = [(p.source, p.target) for p in split_corpora(recipe)[0]] if usable else []
+    corpus = []
+    if usable:  # the text the priors were counted from, which eflomal can align with the gold
+        train = split_corpora(recipe)[0] if train is None else train
+        corpus = [(p.source, p.target) for p in train]
     card["alignment"] = gold_alignment_metrics(
-        translator,
-        gold_dir,
-        language,
-        reverse,
-        recipe.alignment.adapt_epochs,
-        priors if usable else None,
-        corpus,
+        translator, gold_dir, language, reverse, recipe.alignment.adapt_epochs, corpus
     )
     if folder is not None and reverse is None:
         card["alignment"]["note"] = f"symmetric methods left out: {folder} is not trained yet"
@@ -145,7 +146,7 @@ def _with_alignment(recipe: Recipe, translator: Translator, card: dict) -> dict:
             priors, gold_dir, language
         )
         card["alignment"]["reference_aligner_with_training_text"] = reference_aligner_metrics(
-            priors, gold_dir, language, runs=3, corpus=corpus
+            None, gold_dir, language, runs=3, corpus=corpus
         )
     return card
 
