@@ -218,14 +218,14 @@ def time_training(recipe_path: Path, steps: int = 20) -> dict:
     """
     from .recipe import read_recipe
     from .training.batching import make_batch
-    from .training.step import train_step
+    from .training.step import adam, train_step
 
     recipe = read_recipe(recipe_path)
     progress(f"train steps of {recipe.name}")
     model = AttentionRNN(recipe.model_config(recipe.tokenizer.vocab_size)).train()
     cfg = model.config
     first_ordinary = max(cfg.special_ids) + 1  # random tokens, none of them special
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.training.lr)
+    optimizer = adam(model.parameters(), recipe.training.lr)
     step_on = partial(
         train_step,
         model,

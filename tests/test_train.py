@@ -26,8 +26,14 @@ from attnviz.training.card import write_alignment_metrics
 from attnviz.training.corpora import split_corpora, target_language
 from attnviz.training.history import DEV_BLEU, DEV_LOSS, HISTORY_COLUMNS, STEP, TRAIN_LOSS
 from attnviz.training.loop import train
-from attnviz.training.state import STATE_FILE, state_summary
-from attnviz.training.step import train_step
+from attnviz.training.state import (
+    STATE_FILE,
+    TrainState,
+    load_state,
+    save_state,
+    state_summary,
+)
+from attnviz.training.step import adam, train_step
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
 
@@ -110,9 +116,7 @@ def test_bad_recipes_are_rejected_with_a_reason(tmp_path, text, message):
         read_recipe(path)
 
 
-def test_the_training_step_learns_what_it_always_has():
-    """Four steps of a tiny model: losses pinned to the values of the training step before it
-    became one function shared by the loop, ``attnviz bench`` and the tests."""
+def _tiny_model() -> AttentionRNN:
     torch.manual_seed(0)
     config = ModelConfig(
         vocab_size=24,
@@ -124,8 +128,47 @@ def test_the_training_step_learns_what_it_always_has():
         max_src_len=16,
         max_tgt_len=16,
     )
-    model = AttentionRNN(config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    return AttentionRNN(config)
+
+
+def _tiny_batches(steps: int) -> list[tuple]:
+    """The same random batches of 8 pairs on every call."""
+    rng = random.Random(0)
+
+    def ids() -> list[int]:
+        return [rng.randrange(4, 24) for _ in range(rng.randint(1, 6))]
+
+    batches = []
+    for _ in range(steps):
+        pairs = [(ids(), ids()) for _ in range(8)]
+        batches.append(make_batch(pairs, 0, 2, 3))
+    return batches
+
+
+def _tiny_steps(model: AttentionRNN, optimizer: torch.optim.Optimizer, batches: list) -> list:
+    """The losses of one step per batch."""
+    torch.manual_seed(1)  # the same dropout masks for every optimizer
+    return [
+        train_step(
+            model,
+            optimizer,
+            batch,
+            clip=1.0,
+            label_smoothing=0.1,
+            pad_id=model.config.pad_id,
+            lr=0.01 * (step + 1) / 4,
+        )[0]
+        for step, batch in enumerate(batches)
+    ]
+
+
+def test_the_training_step_learns_what_it_always_has():
+    """Four steps of a tiny model: losses pinned to the values of the training step before it
+    became one function shared by the loop, ``attnviz bench`` and the tests, with PyTorch's
+    default Adam before the fused one."""
+    model = _tiny_model()
+    assert (model.config.pad_id, model.config.bos_id, model.config.eos_id) == (0, 2, 3)
+    optimizer = adam(model.parameters(), 1e-2)
     rng = random.Random(0)
 
     def ids() -> list[int]:
@@ -134,17 +177,45 @@ def test_the_training_step_learns_what_it_always_has():
     results = []
     for step in range(4):
         pairs = [(ids(), ids()) for _ in range(8)]
-        batch = make_batch(pairs, config.pad_id, config.bos_id, config.eos_id)
+        batch = make_batch(pairs, 0, 2, 3)
         lr = 0.01 * (step + 1) / 4
         results.append(
-            train_step(
-                model, optimizer, batch, clip=1.0, label_smoothing=0.1, pad_id=config.pad_id, lr=lr
-            )
+            train_step(model, optimizer, batch, clip=1.0, label_smoothing=0.1, pad_id=0, lr=lr)
         )
     losses, tokens = zip(*results, strict=True)
     assert tokens == (36, 26, 33, 44)
     assert losses == pytest.approx([3.187323, 3.175524, 3.157674, 3.141215], rel=1e-5)
     assert optimizer.param_groups[0]["lr"] == 0.01
+
+
+def test_the_fused_adam_takes_the_default_adams_steps():
+    batches = _tiny_batches(6)
+    default, fused = _tiny_model(), _tiny_model()
+    default_losses = _tiny_steps(default, torch.optim.Adam(default.parameters(), 1e-2), batches)
+    fused_losses = _tiny_steps(fused, adam(fused.parameters(), 1e-2), batches)
+    assert fused_losses == pytest.approx(default_losses, rel=1e-6)
+    fused_weights = fused.state_dict().values()
+    for (name, a), b in zip(default.state_dict().items(), fused_weights, strict=True):
+        # atol: Adam divides near-zero gradients by their near-zero root mean square, so a
+        # rounding apart in the gradient moves such a weight by up to a few millionths.
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=2e-5, msg=name)
+    assert default_losses[0] != default_losses[-1]  # the steps did move the weights
+
+
+def test_a_state_saved_by_the_default_adam_resumes_with_the_fused_one(tmp_path):
+    """A run saved before Adam was fused goes on fused, from the same moments."""
+    batches = _tiny_batches(4)
+    model = _tiny_model()
+    optimizer = torch.optim.Adam(model.parameters(), 1e-2)
+    _tiny_steps(model, optimizer, batches[:2])
+    save_state(tmp_path / STATE_FILE, model, optimizer, TrainState(lr=0.01, step=2))
+    expected = _tiny_steps(model, optimizer, batches[2:])
+
+    resumed = _tiny_model()
+    resumed_optimizer = adam(resumed.parameters(), 1e-2)
+    assert load_state(tmp_path / STATE_FILE, resumed, resumed_optimizer).step == 2
+    assert resumed_optimizer.param_groups[0]["fused"] is True
+    assert _tiny_steps(resumed, resumed_optimizer, batches[2:]) == pytest.approx(expected, rel=1e-6)
 
 
 def test_a_short_run_leaves_a_loadable_checkpoint(tmp_path):

@@ -31,7 +31,7 @@ from ..tokenize import Tokenizer, word_of_piece
 from ..translator import Translator, torch_threads
 from .batching import make_batch
 from .guidance import PieceLinks, link_targets, piece_links
-from .step import guided_train_step, train_step
+from .step import adam, guided_train_step, train_step
 
 __all__ = ["ADAPT_EPOCHS", "ADAPT_LR", "GUIDANCE_WEIGHT", "adapted", "adapted_both"]
 
@@ -117,7 +117,7 @@ def _train(
     order: random.Random,
 ) -> None:
     """``epochs`` passes of Adam over the pairs, guided where ``links`` are given."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = adam(model.parameters(), lr)
     c = model.config
     options = dict(clip=CLIP, label_smoothing=LABEL_SMOOTHING, pad_id=c.pad_id)
     for _ in range(epochs):

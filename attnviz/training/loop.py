@@ -53,7 +53,7 @@ from .guidance import link_targets
 from .history import History, HistoryRow
 from .output import claim_output, removed_on_failure
 from .state import STATE_FILE, TrainState, load_state, save_state
-from .step import batch_loss, guided_train_step, train_step
+from .step import adam, batch_loss, guided_train_step, train_step
 from .warm_start import load_initial_weights
 from .word_links import ensure_training_links
 from .workers import threads_per_process
@@ -87,7 +87,7 @@ def train(
         if spec.init_from is not None and not resume:
             load_initial_weights(model, tokenizer, recipe.root / spec.init_from)
         model = model.to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
+        optimizer = adam(model.parameters(), spec.lr)
         state_path = recipe.output / STATE_FILE
         state = load_state(state_path, model, optimizer) if resume else TrainState(lr=spec.lr)
         history = History(recipe.output / HISTORY_FILE)

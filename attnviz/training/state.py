@@ -20,6 +20,7 @@ from ..recipe import TrainingSpec
 __all__ = ["STATE_FILE", "TrainState", "load_state", "save_state", "state_summary"]
 
 STATE_FILE = "state.safetensors"  # in the run's output folder, next to the checkpoint
+UPDATE_IMPLEMENTATION = ("fused", "foreach", "capturable", "differentiable")
 
 
 @dataclass
@@ -98,9 +99,12 @@ def load_state(path: Path, model: AttentionRNN, optimizer: torch.optim.Optimizer
         if name.startswith("optim."):
             _, index, key = name.split(".", 2)
             slots.setdefault(int(index), {})[key] = value if key == "step" else value.to(device)
-    optimizer.load_state_dict(
-        {"state": slots, "param_groups": json.loads(metadata["param_groups"])}
-    )
+    groups = json.loads(metadata["param_groups"])
+    for saved, own in zip(groups, optimizer.param_groups, strict=True):
+        # How the update is computed is this run's choice (a state saved before the fused
+        # kernel says fused: null), not the saved run's; the moments and rates are the same.
+        saved.update({k: own[k] for k in UPDATE_IMPLEMENTATION if k in own})
+    optimizer.load_state_dict({"state": slots, "param_groups": groups})
     torch.set_rng_state(tensors["rng.torch"])
     state = TrainState(**json.loads(metadata["state"]))
     if state.python_rng:
