@@ -19,6 +19,7 @@ from attnviz.align import (
     word_tokens,
     write_priors,
 )
+from attnviz.align.statistical import CORPUS_SAMPLERS, SAMPLERS
 from attnviz.cli import main
 from attnviz.data import Pair
 from attnviz.recipe import Recipe
@@ -108,6 +109,22 @@ def test_pairs_aligned_with_a_corpus_get_its_evidence_and_only_their_own_links(
     corpus = [*reversal_corpus, ("e f", "   ")]  # a corpus pair with an empty side is left out
     aligned = statistical_align([("a b c d", "d c b a")], corpus=corpus)
     assert aligned.links == [REVERSED]
+
+
+def test_with_a_corpus_more_samplers_add_up_their_counts(reversal_corpus, monkeypatch):
+    eflomal = pytest.importorskip("eflomal")
+    asked = []
+
+    def recording_aligner(**options):
+        asked.append(options["n_samplers"])
+        return aligner(**options)
+
+    aligner = eflomal.Aligner
+    monkeypatch.setattr(eflomal, "Aligner", recording_aligner)
+    assert statistical_align([("a b c d", "d c b a")], corpus=reversal_corpus).links == [REVERSED]
+    statistical_align([("a b", "b a")])
+    assert asked == [CORPUS_SAMPLERS, SAMPLERS]
+    assert CORPUS_SAMPLERS > SAMPLERS
 
 
 def test_an_empty_side_is_refused():
