@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -15,6 +16,8 @@ import pytest
 from test_train import write_recipe
 
 import attnviz
+from attnviz.data import bucket_batches
+from attnviz.training.batching import process_share
 from attnviz.training.history import DEV_LOSS, STEP, TRAIN_LOSS
 from attnviz.training.state import STATE_FILE, state_summary
 from attnviz.training.workers import (
@@ -52,6 +55,26 @@ def wait_for_state(root: Path, process: subprocess.Popen) -> None:
         assert process.poll() is None, process.stderr.read()
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def test_processes_share_each_of_one_process_batches_evenly():
+    """Two processes take one process's steps, each half of every batch, with the same
+    target lengths and as many target tokens within one pair's length."""
+    rng = random.Random(0)
+    encoded = [([5] * rng.randint(1, 30), [5] * rng.randint(1, 30)) for _ in range(2000)] + [
+        ([5] * 3, [5] * 199)
+    ]  # alone in a batch of 200 slots: no share for two
+    batches = bucket_batches(encoded, 200, seed=0)
+    assert [len(b) for b in batches].count(1) == 1
+    shares = [process_share(batches, rank, 2) for rank in (0, 1)]
+    assert process_share(batches, 0, 1) == batches
+    both = [b for b in batches if len(b) > 1]
+    assert len(shares[0]) == len(shares[1]) == len(both)
+    for batch, first, second in zip(both, *shares, strict=True):
+        assert sorted(first + second) == sorted(batch)
+        lengths = [[len(encoded[i][1]) for i in share] for share in (first, second)]
+        assert abs(sum(lengths[0]) - sum(lengths[1])) <= max(lengths[0] + lengths[1])
+        assert abs(max(lengths[0]) - max(lengths[1])) <= 1
 
 
 def test_two_processes_learn_what_one_does(tmp_path):

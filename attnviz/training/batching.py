@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["make_batch"]
+__all__ = ["make_batch", "process_share"]
 
 
 def make_batch(
@@ -36,3 +36,14 @@ def make_batch(
         tgt_out[i, : len(t) + 1] = torch.tensor([*t, eos_id])
         lengths[i] = len(s) + len(eos)
     return src, lengths, tgt_in, tgt_out
+
+
+def process_share(batches: Sequence[Sequence[int]], rank: int, world: int) -> list[list[int]]:
+    """Process ``rank``'s part of each of ``batches`` (what one process would train on), when
+    ``world`` processes train data-parallel: every world-th item of each batch, starting at
+    ``rank``. A batch holds pairs sorted by length (``bucket_batches``), so every process
+    gets as many pairs of the same lengths, and none waits for a longer share at the
+    gradients' exchange; together they take the one process's steps. Batches of fewer
+    items than processes are left out.
+    """
+    return [list(batch[rank::world]) for batch in batches if len(batch) >= world]

@@ -46,7 +46,7 @@ from ..sharding import init_distributed
 from ..tokenize import SentencePieceTokenizer, Tokenizer
 from ..translator import Translator
 from .allocator import reuse_freed_memory
-from .batching import make_batch
+from .batching import make_batch, process_share
 from .card import training_card, write_test_metrics
 from .corpora import PreparedData, prepare_data, recipe_tokenizer, split_corpora
 from .guidance import link_targets
@@ -189,11 +189,11 @@ class Trainer:
         self.session_start = time.monotonic()
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
-        """This process's batches of an epoch (the same global order on every process)."""
-        max_tokens = self.recipe.training.max_tokens // self.world
-        batches = bucket_batches(self.data.train, max_tokens, seed=self.recipe.seed * 1000 + epoch)
-        usable = len(batches) - len(batches) % self.world
-        return batches[self.rank : usable : self.world]
+        """This process's batches of an epoch: its share of one process's (``process_share``)."""
+        batches = bucket_batches(
+            self.data.train, self.recipe.training.max_tokens, seed=self.recipe.seed * 1000 + epoch
+        )
+        return process_share(batches, self.rank, self.world)
 
     def should_stop(self) -> bool:
         self.state.elapsed_s = self.elapsed()
