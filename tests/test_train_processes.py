@@ -58,7 +58,7 @@ def wait_for_state(root: Path, process: subprocess.Popen) -> None:
 
 
 def test_processes_share_each_of_one_process_batches_evenly():
-    """Two processes take one process's steps, each half of every batch, with the same
+    """Two processes train on one process's batches, each half of every one, with the same
     target lengths and as many target tokens within one pair's length."""
     rng = random.Random(0)
     encoded = [([5] * rng.randint(1, 30), [5] * rng.randint(1, 30)) for _ in range(2000)] + [
