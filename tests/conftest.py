@@ -13,7 +13,7 @@ from attnviz.model import AttentionRNN, ModelConfig
 from attnviz.synthetic import reversal_pairs
 from attnviz.tokenize import Tokenizer, train_tokenizer
 from attnviz.training.batching import make_batch
-from attnviz.training.step import adam, train_step
+from attnviz.training.step import train_step
 from attnviz.translator import Translator
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -43,7 +43,7 @@ def train_small(
     )
     model = AttentionRNN(config)
     ids = [(tokenizer.encode(p.source), tokenizer.encode(p.target)) for p in pairs]
-    optimizer = adam(model.parameters(), 1e-2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     rng = random.Random(0)
     for _ in range(steps):
         batch = make_batch(rng.sample(ids, 64), config.pad_id, config.bos_id, config.eos_id)

@@ -58,7 +58,7 @@ def wait_for_state(root: Path, process: subprocess.Popen) -> None:
 
 
 def test_processes_share_each_of_one_process_batches_evenly():
-    """Two processes take one process's steps, each half of every batch, with the same
+    """Two processes train on one process's batches, each half of every one, with the same
     target lengths and as many target tokens within one pair's length."""
     rng = random.Random(0)
     encoded = [([5] * rng.randint(1, 30), [5] * rng.randint(1, 30)) for _ in range(2000)] + [
@@ -92,17 +92,19 @@ def test_two_processes_learn_what_one_does(tmp_path):
 
 
 def test_ctrl_c_stops_every_worker_and_resume_continues(tmp_path):
-    write_recipe(tmp_path, max_steps=60, validate_every=10)
+    # Steps enough that Ctrl-C, sent once the first state is saved, lands before the end on
+    # a busy machine too: the tiny model takes dozens of steps a second.
+    write_recipe(tmp_path, max_steps=150, validate_every=10)
     process = start(tmp_path, "--processes", "2")
     wait_for_state(tmp_path, process)
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
     assert process.wait(timeout=120) == 130
     assert "continue the run with --resume" in process.stderr.read()
     stopped_at = state_summary(tmp_path / RUN / STATE_FILE)["step"]
-    assert 10 <= stopped_at < 60
+    assert 10 <= stopped_at < 150
     resumed = start(tmp_path, "--processes", "2", "--resume")
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
-    assert [int(row[STEP]) for row in history(tmp_path)] == list(range(10, 61, 10))
+    assert [int(row[STEP]) for row in history(tmp_path)] == list(range(10, 151, 10))
 
 
 def test_workers_stop_together_at_the_time_budget(tmp_path):

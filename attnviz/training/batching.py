@@ -43,7 +43,7 @@ def process_share(batches: Sequence[Sequence[int]], rank: int, world: int) -> li
     ``world`` processes train data-parallel: every world-th item of each batch, starting at
     ``rank``. A batch holds pairs sorted by length (``bucket_batches``), so every process
     gets as many pairs of the same lengths, and none waits for a longer share at the
-    gradients' exchange; together they take the one process's steps. Batches of fewer
+    gradients' exchange; together they train on the one process's batches. Batches of fewer
     items than processes are left out.
     """
     return [list(batch[rank::world]) for batch in batches if len(batch) >= world]

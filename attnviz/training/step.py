@@ -19,9 +19,9 @@ __all__ = ["adam", "batch_loss", "guided_train_step", "train_step"]
 
 def adam(parameters: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Adam:
     """Adam as every training run takes its steps: PyTorch's fused kernel, which updates each
-    parameter in one pass. The default on the CPU walks each tensor about a dozen times, and
-    for a flagship model took about a tenth of a training step. The steps are the same within
-    rounding (tests/test_train.py)."""
+    parameter in one pass. The default on the CPU walks each tensor about a dozen times: for
+    a flagship model's 4 M parameters, 16.9 ms a step against 3.3 ms on one thread, about 4%
+    of a training step (the README). The steps are the same within rounding (tests)."""
     return torch.optim.Adam(parameters, lr=lr, fused=True)
 
 
