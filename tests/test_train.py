@@ -169,19 +169,18 @@ def test_the_training_step_learns_what_it_always_has():
     model = _tiny_model()
     assert (model.config.pad_id, model.config.bos_id, model.config.eos_id) == (0, 2, 3)
     optimizer = adam(model.parameters(), 1e-2)
-    rng = random.Random(0)
-
-    def ids() -> list[int]:
-        return [rng.randrange(4, 24) for _ in range(rng.randint(1, 6))]
-
-    results = []
-    for step in range(4):
-        pairs = [(ids(), ids()) for _ in range(8)]
-        batch = make_batch(pairs, 0, 2, 3)
-        lr = 0.01 * (step + 1) / 4
-        results.append(
-            train_step(model, optimizer, batch, clip=1.0, label_smoothing=0.1, pad_id=0, lr=lr)
+    results = [
+        train_step(
+            model,
+            optimizer,
+            batch,
+            clip=1.0,
+            label_smoothing=0.1,
+            pad_id=0,
+            lr=0.01 * (step + 1) / 4,
         )
+        for step, batch in enumerate(_tiny_batches(4))
+    ]
     losses, tokens = zip(*results, strict=True)
     assert tokens == (36, 26, 33, 44)
     assert losses == pytest.approx([3.187323, 3.175524, 3.157674, 3.141215], rel=1e-5)
