@@ -195,6 +195,13 @@ def test_models_taught_null_links_leave_words_resting_on_eos_unaligned():
         plain = attention_links(HAND, source, target, method)
         null = attention_links(HAND, source, target, method, null=True)
         assert null == {(s, t) for s, t in plain if t != 1}, method
+    # shift's row for ▁z is the "</s>" step's: resting on "</s>" there says nothing of ▁z.
+    ending = HAND.attention.copy()
+    ending[3] = [0.1, 0.1, 0.1, 0.7]
+    late = dataclasses.replace(HAND, attention=ending)
+    shift = attention_links(late, source, target, "shift")
+    assert (1, 1) in shift
+    assert attention_links(late, source, target, "shift", null=True) == shift
     assert (1, 1) in attention_links(HAND, source, target, "pieces")
 
 

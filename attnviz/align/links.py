@@ -194,7 +194,7 @@ def attention_links(
     are (the subword convention of Jalili Sabet et al. 2020), which lets one target word take
     several source words. ``null`` (a model taught null links): a target word, or for
     ``pieces`` a target piece, that rests more than :data:`NULL_SHARE` of its attention on
-    the source "</s>" links nothing.
+    the source "</s>" links nothing (``shift`` reads as without).
     """
     if method == "pieces":
         rows = _rows(result, shift=False)
@@ -215,12 +215,14 @@ def attention_links(
             target_words,
         )
     _check_directional(method)
-    matrix = alignment_attention(result, source, target, shift=method == "shift")
+    shift = method == "shift"
+    matrix = alignment_attention(result, source, target, shift=shift)
     if method == "threshold":
         links = threshold_links(matrix)
     else:
         links = argmax_word_links(matrix, range(matrix.shape[0]))
-    return _without_null(links, matrix.sum(axis=1), null)
+    # A shifted row's weight on "</s>" speaks for the next word, not for its own.
+    return _without_null(links, matrix.sum(axis=1), null and not shift)
 
 
 def _without_null(
