@@ -158,6 +158,7 @@ class AdapterConfig:
     max_tgt_len: int
     source_eos: bool = True
     heads_used: int = 1
+    null_attention: bool = False  # never taught null links (ModelConfig.null_attention)
 
 
 class AdaptedMemory(NamedTuple):

@@ -15,6 +15,7 @@ from .align import (
     SkippedLink,
     alignment_scores,
     attention_links,
+    null_links_of,
     read_gold,
     symmetric_links,
 )
@@ -144,8 +145,9 @@ def _adapted_scores(
         training = (
             f"the translation loss plus the guidance loss (weight {GUIDANCE_WEIGHT}) towards "
             "eflomal's links of the gold pairs, aligned together with the model's training "
-            "pairs (attnviz align --method eflomal --aligner-corpus); one run: no gold link "
-            "is used"
+            "pairs (attnviz align --method eflomal --aligner-corpus), the words it leaves "
+            "unaligned pointed at the source </s> (null links), which the methods then leave "
+            "unaligned too; one run: no gold link is used"
         )
     return {
         "epochs": epochs,
@@ -169,13 +171,17 @@ def _method_scores(
     # One forced decode per sentence and direction, read by every method.
     there = translator.score_batch(pairs)
     back = reverse.score_batch([(o, e) for e, o in pairs]) if reverse is not None else []
+    null = null_links_of(translator, reverse)
     predicted = {
-        method: [attention_links(t, e, o, method) for t, (e, o) in zip(there, pairs, strict=True)]
+        method: [
+            attention_links(t, e, o, method, null[0])
+            for t, (e, o) in zip(there, pairs, strict=True)
+        ]
         for method in DIRECTIONAL_METHODS
     }
     for method in SYMMETRIC_METHODS if back else ():
         predicted[method] = [
-            symmetric_links(t, b, e, o, method)
+            symmetric_links(t, b, e, o, method, null)
             for t, b, (e, o) in zip(there, back, pairs, strict=True)
         ]
     return {method: _scores(found, links) for method, found in predicted.items()}

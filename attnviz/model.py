@@ -90,6 +90,9 @@ class ModelConfig:
     tie_output:          the output layer is the target embedding matrix
     output_bias:         the output layer has a bias (Joey: no; OpenNMT: yes)
     source_eos:          "</s>" ends every source (attnviz, Joey; OpenNMT-py: no)
+    null_attention:      a word without a link attends to the source "</s>" (guided alignment
+                         with null links taught it, :mod:`attnviz.training.guidance`); link
+                         readers then leave such a word unaligned. Decoding ignores it.
     """
 
     vocab_size: int
@@ -120,6 +123,7 @@ class ModelConfig:
     src_vocab_size: int | None = None
     output_bias: bool = True
     source_eos: bool = True
+    null_attention: bool = False
 
     def __post_init__(self) -> None:
         if self.scorer not in SCORERS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import sys
 
@@ -55,6 +56,27 @@ def test_aligner_links_guide_the_copy_further_than_the_translation_loss_alone(
     assert "adapted, guided" in guided.name
     with pytest.raises(InputError, match="2 link lines for 60"):
         adapted(reversal_translator, COPIES, 1, links=identity[:2])
+
+
+def test_a_guided_copy_leaves_the_words_the_aligner_leaves_unaligned(reversal_translator):
+    """Null links: the aligner leaves every first word unaligned; the guided copy learns to
+    rest those words on the source "</s>", says so in its config, and its links leave them
+    out while keeping the others."""
+    links = [{(i, i) for i in range(1, len(s.split()))} for s, _ in COPIES]
+    guided = adapted(reversal_translator, COPIES, 40, lr=1e-2, links=links)
+    assert guided.config.null_attention
+    assert not reversal_translator.config.null_attention
+    assert not adapted(reversal_translator, COPIES, 1).config.null_attention
+
+    def first_words_linked(translator) -> int:
+        found = align_batch(translator, COPIES, "argmax")
+        return sum(any(t == 0 for _, t in pair) for pair in found)
+
+    assert first_words_linked(guided) <= len(COPIES) // 10
+    # Read as a model not taught null links, every first word has its argmax link.
+    config = dataclasses.replace(guided.config, null_attention=False)
+    guided.model.config = guided.config = config
+    assert first_words_linked(guided) == len(COPIES)
 
 
 def test_the_same_call_gives_the_same_copy(reversal_translator):

@@ -17,6 +17,7 @@ from attnviz.adapter import (
     load_factory,
     word_tokenizer,
 )
+from attnviz.align import align, align_batch
 from attnviz.analysis import attribution, knock_out
 from attnviz.errors import CheckpointError, InputError
 from attnviz.examples.tutorial_seq2seq import (
@@ -90,6 +91,10 @@ def test_forced_decoding_and_prefix_continuation(translator):
     np.testing.assert_allclose(scores[0].token_logprobs, score.token_logprobs, atol=1e-5)
     continued = translator.translate("elle est contente .", beam_size=2, prefix="we")
     assert continued.target_pieces[0] == "we" and continued.finished
+    # Its attention gives word links like any model's, read as never taught null links.
+    pair = ("elle est contente .", "she is happy .")
+    assert align_batch(translator, [pair], "argmax") == [align(translator, *pair, "argmax")]
+    assert len(align(translator, *pair, "argmax")) == 4
 
 
 def test_saliency_and_knock_out_work_through_the_optional_members(translator):

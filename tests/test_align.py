@@ -180,6 +180,31 @@ def test_agreement_reads_the_product_of_both_directions():
     assert agreement_links(forward, backward[:2]) == {(0, 0), (1, 1)}
 
 
+def test_models_taught_null_links_leave_words_resting_on_eos_unaligned():
+    # What a row (forward) or column (backward) lacks of 1 rests on "</s>".
+    forward = np.array([[0.9, 0.1], [0.1, 0.3]])  # target word 1: 0.6 on "</s>"
+    backward = np.array([[0.9, 0.1], [0.1, 0.3]])  # source word 1: 0.6 on "</s>"
+    assert agreement_links(forward, backward) == {(0, 0), (1, 1)}
+    assert agreement_links(forward, backward, (True, False)) == {(0, 0)}
+    assert agreement_links(forward, backward, (False, True)) == {(0, 0)}
+    forward[1] = [0.1, 0.5]  # now 0.4 on "</s>": under half, it keeps its link
+    assert agreement_links(forward, backward, (True, False)) == {(0, 0), (1, 1)}
+    # One model's links: ▁z (target word 1) rests 0.65 on "</s>".
+    source, target = "a bc", "xy z"
+    for method in ("argmax", "pieces", "threshold"):
+        plain = attention_links(HAND, source, target, method)
+        null = attention_links(HAND, source, target, method, null=True)
+        assert null == {(s, t) for s, t in plain if t != 1}, method
+    # shift's row for ▁z is the "</s>" step's: resting on "</s>" there says nothing of ▁z.
+    ending = HAND.attention.copy()
+    ending[3] = [0.1, 0.1, 0.1, 0.7]
+    late = dataclasses.replace(HAND, attention=ending)
+    shift = attention_links(late, source, target, "shift")
+    assert (1, 1) in shift
+    assert attention_links(late, source, target, "shift", null=True) == shift
+    assert (1, 1) in attention_links(HAND, source, target, "pieces")
+
+
 # -- AER ------------------------------------------------------------------------------------
 
 

@@ -78,6 +78,7 @@ def test_guided_copies_follow_the_aligner_run_with_the_training_text(
     )
     guided = metrics["adapted_guided"]
     assert "together with the model's training pairs" in guided["definition"]
+    assert "(null links)" in guided["definition"]
     assert guided["methods"] != metrics["adapted"]["methods"]
     reference = reference_aligner_metrics(None, gold, "fr", runs=1, corpus=corpus)
     assert "together with this model's training pairs" in reference["definition"]

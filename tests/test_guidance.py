@@ -157,6 +157,20 @@ def test_word_links_become_piece_links_with_an_equal_share_per_source_word():
     assert targets[0].sum(-1).tolist() == pytest.approx([1, 1, 1, 1, 1, 0])  # row 5: padding
 
 
+def test_null_links_point_the_aligners_unaligned_target_words_at_the_source_eos():
+    source = word_of_piece(["▁the", "▁car"])  # "</s>" at 2
+    target = word_of_piece(["▁la", "▁voi", "ture", "▁!"])  # words la voiture !
+    links = {(0, 0), (1, 1)}  # "!" unaligned
+    plain = piece_links(links, source, target)
+    null = piece_links(links, source, target, null=True)
+
+    def as_dict(found):
+        return dict(zip(map(tuple, found.pieces.tolist()), found.weights.tolist(), strict=True))
+
+    assert as_dict(null) == {**as_dict(plain), (2, 3): 1.0}  # "▁!" -> "</s>"
+    assert (2, 3) not in as_dict(plain)
+
+
 def test_the_loss_is_the_cross_entropy_of_the_linked_rows_only():
     attention = torch.tensor([[[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.3, 0.3, 0.4]]])
     targets = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.5, 0.5]]])

@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_SYMMETRIC_METHOD",
     "DIRECTIONAL_METHODS",
     "METHODS",
+    "NULL_SHARE",
     "SYMMETRIC_METHODS",
     "THRESHOLD",
     "UNITS",
@@ -35,6 +36,7 @@ __all__ = [
     "directional_links",
     "grow_diag",
     "grow_diag_final_and",
+    "null_links_of",
     "own_links",
     "symmetric_links",
     "symmetrize",
@@ -54,6 +56,9 @@ DEFAULT_METHOD = "pieces"
 DEFAULT_SYMMETRIC_METHOD = "agree"
 # Fixed before looking at any gold set: a link needs a third of the target word's attention.
 THRESHOLD = 0.3
+# A model taught null links (ModelConfig.null_attention) says "no link" by attending to the
+# source "</s>": a word that gives it more than half of its attention is left unaligned.
+NULL_SHARE = 0.5
 UNITS = ("words", "pieces")  # what own_links links: words of the text, or their pieces
 
 
@@ -176,7 +181,9 @@ def threshold_links(matrix: np.ndarray, threshold: float = THRESHOLD) -> set[Lin
     return {(int(s), int(t)) for s, t in zip(sources, targets, strict=True)}
 
 
-def attention_links(result: Decoded, source: str, target: str, method: str) -> set[Link]:
+def attention_links(
+    result: Decoded, source: str, target: str, method: str, null: bool = False
+) -> set[Link]:
     """Links read off the attention of ``result``, a forced decode of ``target`` given
     ``source`` (or a translation of ``source`` into ``target``), by ``method``.
 
@@ -185,7 +192,9 @@ def attention_links(result: Decoded, source: str, target: str, method: str) -> s
     with at least :data:`THRESHOLD` of the target word's attention; ``pieces``: each target
     piece to its most attended source word, a word pair being linked when any of their pieces
     are (the subword convention of Jalili Sabet et al. 2020), which lets one target word take
-    several source words.
+    several source words. ``null`` (a model taught null links): a target word, or for
+    ``pieces`` a target piece, that rests more than :data:`NULL_SHARE` of its attention on
+    the source "</s>" links nothing (``shift`` reads as without).
     """
     if method == "pieces":
         rows = _rows(result, shift=False)
@@ -196,17 +205,38 @@ def attention_links(result: Decoded, source: str, target: str, method: str) -> s
             ),
             range(rows.shape[0]),
         )
-        return argmax_word_links(
-            by_source_word,
-            text_word_of_piece(
-                result.target_pieces, result.target_word_of_piece, target, result.target_words
-            ),
+        target_words = text_word_of_piece(
+            result.target_pieces, result.target_word_of_piece, target, result.target_words
+        )
+        return _without_null(
+            argmax_word_links(by_source_word, range(rows.shape[0])),
+            by_source_word.sum(axis=1),
+            null,
+            target_words,
         )
     _check_directional(method)
-    matrix = alignment_attention(result, source, target, shift=method == "shift")
+    shift = method == "shift"
+    matrix = alignment_attention(result, source, target, shift=shift)
     if method == "threshold":
-        return threshold_links(matrix)
-    return argmax_word_links(matrix, range(matrix.shape[0]))
+        links = threshold_links(matrix)
+    else:
+        links = argmax_word_links(matrix, range(matrix.shape[0]))
+    # A shifted row's weight on "</s>" speaks for the next word, not for its own.
+    return _without_null(links, matrix.sum(axis=1), null and not shift)
+
+
+def _without_null(
+    links: set[Link],
+    on_words: np.ndarray,
+    null: bool,
+    target_word_of_row: Sequence[int] | None = None,
+) -> set[Link]:
+    """``links`` (source word, row) with the rows whose weight on the words, ``on_words``
+    (rows,), leaves more than :data:`NULL_SHARE` to "</s>" taken out when ``null``; each row
+    then named by its target word (``target_word_of_row``, default the row itself)."""
+    words = range(len(on_words)) if target_word_of_row is None else target_word_of_row
+    dropped = _null_words(on_words, null)
+    return {(s, int(words[row])) for s, row in links if row not in dropped}
 
 
 def _check_directional(method: str) -> None:
@@ -241,7 +271,8 @@ def directional_links(
     translator: Translator, source: str, target: str, method: str = DEFAULT_METHOD
 ) -> set[Link]:
     """Links of one model, from its forced decode of ``target`` given ``source``."""
-    return attention_links(translator.score(source, target), source, target, method)
+    result = translator.score(source, target)
+    return attention_links(result, source, target, method, translator.config.null_attention)
 
 
 def _neighbours(link: Link) -> list[Link]:
@@ -294,11 +325,16 @@ def symmetrize(forward: set[Link], backward: set[Link], method: str) -> set[Link
     raise InputError(f"unknown symmetrization {method!r}; use one of intersect, grow-diag")
 
 
-def agreement_links(forward: np.ndarray, backward: np.ndarray) -> set[Link]:
+def agreement_links(
+    forward: np.ndarray, backward: np.ndarray, null: tuple[bool, bool] = (False, False)
+) -> set[Link]:
     """Links where both directions' word attention agree.
 
     forward:  (tgt_words, src_words) word attention of the source->target model
     backward: (tgt_words, src_words) the target->source model's word attention, transposed
+    null:     whether each model was taught null links: a target word (forward) or source
+              word (backward) that rests more than :data:`NULL_SHARE` of its attention on
+              "</s>" is then left unaligned
 
     The product of the two (the agreement of Liang et al. 2006) is read both ways: each
     target word's best source word and each source word's best target word. The links that
@@ -308,29 +344,54 @@ def agreement_links(forward: np.ndarray, backward: np.ndarray) -> set[Link]:
     length limit keeps the words both models saw.
     """
     rows, cols = min(forward.shape[0], backward.shape[0]), min(forward.shape[1], backward.shape[1])
-    product = forward[:rows, :cols] * backward[:rows, :cols]
+    forward, backward = forward[:rows, :cols], backward[:rows, :cols]
+    product = forward * backward
+    unaligned_targets = _null_words(forward.sum(axis=1), null[0])
+    unaligned_sources = _null_words(backward.sum(axis=0), null[1])
     by_target = {(int(s), t) for t, s in enumerate(product.argmax(axis=1))}
     by_source = {(s, int(t)) for s, t in enumerate(product.argmax(axis=0))}
+    by_target, by_source = (
+        {(s, t) for s, t in links if s not in unaligned_sources and t not in unaligned_targets}
+        for links in (by_target, by_source)
+    )
     return final_and(by_target & by_source, (by_target, by_source))
 
 
+def _null_words(on_words: np.ndarray, null: bool) -> set[int]:
+    """The words whose weight on the other side's words, ``on_words`` (words,), leaves more
+    than :data:`NULL_SHARE` to "</s>", when their model was taught null links (``null``)."""
+    return {int(w) for w in np.flatnonzero(on_words < 1 - NULL_SHARE)} if null else set()
+
+
 def symmetric_links(
-    there: Decoded, back: Decoded, source: str, target: str, method: str
+    there: Decoded,
+    back: Decoded,
+    source: str,
+    target: str,
+    method: str,
+    null: tuple[bool, bool] = (False, False),
 ) -> set[Link]:
     """Links of ``source`` and ``target`` from both directions' forced decodes: ``there`` of
     ``target`` given ``source``, ``back`` of ``source`` given ``target``.
 
     ``intersect`` and ``grow-diag`` combine both models' :data:`DEFAULT_METHOD` links,
-    ``agree`` their word attention (:func:`agreement_links`).
+    ``agree`` their word attention (:func:`agreement_links`). ``null``: whether the model of
+    ``there`` and that of ``back`` were taught null links (:func:`null_links_of`).
     """
     if method == "agree":
         return agreement_links(
             alignment_attention(there, source, target),
             alignment_attention(back, target, source).T,
+            null,
         )
-    forward = attention_links(there, source, target, DEFAULT_METHOD)
-    backward = {(s, t) for t, s in attention_links(back, target, source, DEFAULT_METHOD)}
+    forward = attention_links(there, source, target, DEFAULT_METHOD, null[0])
+    backward = {(s, t) for t, s in attention_links(back, target, source, DEFAULT_METHOD, null[1])}
     return symmetrize(forward, backward, method)
+
+
+def null_links_of(*translators: Translator | None) -> tuple[bool, ...]:
+    """Whether each model was taught null links (:attr:`ModelConfig.null_attention`)."""
+    return tuple(t is not None and t.config.null_attention for t in translators)
 
 
 def align(
@@ -351,7 +412,8 @@ def align(
     if reverse is None:
         raise InputError(f"method {method!r} needs a reverse (target->source) model")
     there, back = translator.score(source, target), reverse.score(target, source)
-    return sorted_links(symmetric_links(there, back, source, target, method))
+    null = null_links_of(translator, reverse)
+    return sorted_links(symmetric_links(there, back, source, target, method, null))
 
 
 def align_batch(
@@ -370,13 +432,14 @@ def align_batch(
     if not symmetric:
         _check_directional(method)
     there = translator.score_batch(pairs, progress=progress)
+    null = null_links_of(translator, reverse)
     if not symmetric:
         return [
-            sorted_links(attention_links(t, s, o, method))
+            sorted_links(attention_links(t, s, o, method, null[0]))
             for t, (s, o) in zip(there, pairs, strict=True)
         ]
     back = reverse.score_batch([(o, s) for s, o in pairs], progress=progress)
     return [
-        sorted_links(symmetric_links(t, b, s, o, method))
+        sorted_links(symmetric_links(t, b, s, o, method, null))
         for t, b, (s, o) in zip(there, back, pairs, strict=True)
     ]

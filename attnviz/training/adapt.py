@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 import torch
 
@@ -73,8 +74,12 @@ def adapted(
     if links is not None and len(links) != len(pairs):
         raise InputError(f"{len(links)} link lines for {len(pairs)} sentence pairs")
     ids = [_pair_ids(translator, source, target) for source, target in pairs]
-    targets = None if links is None else _piece_links(translator, pairs, ids, links)
-    model = _trainable_copy(translator.model)
+    # Guided copies learn the aligner's unaligned words too, where the source has a "</s>"
+    # to point them at: most of what guided attention adds that the aligner has not is links
+    # of words it leaves unaligned (see the README).
+    null = links is not None and translator.config.source_eos
+    targets = None if links is None else _piece_links(translator, pairs, ids, links, null)
+    model = _trainable_copy(translator.model, null)
     with torch_threads(translator.threads), torch.random.fork_rng():
         torch.manual_seed(seed)
         _train(model, ids, targets, epochs, lr, random.Random(seed))
@@ -147,8 +152,10 @@ def _piece_links(
     pairs: Sequence[tuple[str, str]],
     ids: list[tuple[list[int], list[int]]],
     links: Sequence[Iterable[Link]],
+    null: bool,
 ) -> list[PieceLinks]:
-    """Each pair's word links as guidance targets over its pieces. Raises InputError where
+    """Each pair's word links as guidance targets over its pieces (``null``: unaligned target
+    words to the source "</s>", see :func:`piece_links`). Raises InputError where
     the pieces make more words than the text has (a tokenizer that splits words further
     than whitespace does, as a Moses pretokenizer): the links would land on other words."""
     found = []
@@ -162,7 +169,7 @@ def _piece_links(
                 (translator.target_tokenizer, target_ids, target),
             )
         ]
-        found.append(piece_links(set(pair_links), *words))
+        found.append(piece_links(set(pair_links), *words, null=null))
     return found
 
 
@@ -177,8 +184,10 @@ def _words(tokenizer: Tokenizer, ids: list[int], text: str) -> list[int]:
     return words
 
 
-def _trainable_copy(model: AttentionRNN) -> AttentionRNN:
-    """A float32 copy of ``model`` in training mode, sharing no tensor with it."""
-    copy = AttentionRNN(model.config)
+def _trainable_copy(model: AttentionRNN, null_attention: bool) -> AttentionRNN:
+    """A float32 copy of ``model`` in training mode, sharing no tensor with it, whose config
+    says whether it is taught null links (:attr:`ModelConfig.null_attention`)."""
+    config = replace(model.config, null_attention=model.config.null_attention or null_attention)
+    copy = AttentionRNN(config)
     copy.load_state_dict({k: v.detach().float() for k, v in model.state_dict().items()})
     return copy.train()

@@ -8,12 +8,15 @@ words, the model attends over pieces:
 - each target piece's row is normalised to a distribution over the source pieces that gives
   each linked source word an equal share (:func:`piece_links` says why);
 - rows without links (target words the aligner left unaligned, padding) contribute nothing:
-  the loss is the mean over the rows that have links;
+  the loss is the mean over the rows that have links; with ``null``, the unaligned words'
+  rows are linked to the source "</s>" instead, IBM's empty word: the attention then says
+  "no link" where the aligner does, and link readers leave such a word unaligned
+  (:data:`attnviz.model.ModelConfig.null_attention`);
 - the last step, which outputs "</s>", is linked to the source "</s>": both mark the end of
   the sentence, the one correspondence known without an aligner, so the "</s>" row that
-  every heatmap draws points at the end of the source rather than at some word. No other
-  row is pointed at the source "</s>"; the word rows are drawn away from it, as the links
-  give it no share.
+  every heatmap draws points at the end of the source rather than at some word. Without
+  ``null`` no other row is pointed at the source "</s>"; the word rows are drawn away from
+  it, as the links give it no share.
 
 The links of the training pairs come from :data:`LINKS_FILE` in the run's output folder, one
 Pharaoh line per training pair, in the order :func:`attnviz.training.corpora.split_corpora`
@@ -83,7 +86,10 @@ class PieceLinks(NamedTuple):
 
 
 def piece_links(
-    links: set[Link], source_word_of_piece: Sequence[int], target_word_of_piece: Sequence[int]
+    links: set[Link],
+    source_word_of_piece: Sequence[int],
+    target_word_of_piece: Sequence[int],
+    null: bool = False,
 ) -> PieceLinks:
     """Word links -> piece links, "</s>" to "</s>" included.
 
@@ -95,7 +101,8 @@ def piece_links(
 
     links: (source word, target word) links; *_word_of_piece: the word of each piece of a
     side, without "</s>" (the "</s>" pieces are then at index ``len(*_word_of_piece)``, where
-    ``make_batch`` puts them). A link to a word that has no piece is left out.
+    ``make_batch`` puts them). A link to a word that has no piece is left out. ``null``: the
+    pieces of a target word without any link are linked to the source "</s>".
     """
     source_pieces: dict[int, list[int]] = {}
     for piece, word in enumerate(source_word_of_piece):
@@ -105,12 +112,16 @@ def piece_links(
         if s in source_pieces:
             sources_of_target.setdefault(t, []).append(s)
     found: list[tuple[int, int, float]] = []
+    eos = len(source_word_of_piece)
+    linked = {t for _, t in links}
     for j, t in enumerate(target_word_of_piece):
+        if null and t not in linked:
+            found.append((eos, j, 1.0))
         words = sources_of_target.get(t, [])
         for s in words:
             share = 1.0 / (len(words) * len(source_pieces[s]))
             found += [(i, j, share) for i in source_pieces[s]]
-    found.append((len(source_word_of_piece), len(target_word_of_piece), 1.0))
+    found.append((eos, len(target_word_of_piece), 1.0))
     return PieceLinks(
         np.array([(i, j) for i, j, _ in found], dtype=np.int16),
         np.array([w for _, _, w in found], dtype=np.float32),
