@@ -12,7 +12,9 @@ themselves gives the attention the same chance. Two ways:
   the translation loss plus the cross-entropy between the attention and a word aligner's
   links of the same pairs, as guided models learn from the aligner's links of their
   training text (the aligned pairs are then part of that text, as in the evaluations of
-  Garg et al. 2019).
+  Garg et al. 2019). The words the aligner leaves unaligned are taught to attend to the
+  source "</s>" (null links, :func:`attnviz.training.guidance.piece_links`), and the copy's
+  config says so, which makes every link reader leave such words unaligned.
 
 No gold link is used either way. The model the caller holds is left as it was.
 """
