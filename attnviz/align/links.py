@@ -208,12 +208,9 @@ def attention_links(
         target_words = text_word_of_piece(
             result.target_pieces, result.target_word_of_piece, target, result.target_words
         )
-        return _without_null(
-            argmax_word_links(by_source_word, range(rows.shape[0])),
-            by_source_word.sum(axis=1),
-            null,
-            target_words,
-        )
+        dropped = _null_words(by_source_word, 1, null)
+        piece_links = argmax_word_links(by_source_word, range(rows.shape[0]))
+        return {(s, target_words[row]) for s, row in piece_links if row not in dropped}
     _check_directional(method)
     shift = method == "shift"
     matrix = alignment_attention(result, source, target, shift=shift)
@@ -222,21 +219,8 @@ def attention_links(
     else:
         links = argmax_word_links(matrix, range(matrix.shape[0]))
     # A shifted row's weight on "</s>" speaks for the next word, not for its own.
-    return _without_null(links, matrix.sum(axis=1), null and not shift)
-
-
-def _without_null(
-    links: set[Link],
-    on_words: np.ndarray,
-    null: bool,
-    target_word_of_row: Sequence[int] | None = None,
-) -> set[Link]:
-    """``links`` (source word, row) with the rows whose weight on the words, ``on_words``
-    (rows,), leaves more than :data:`NULL_SHARE` to "</s>" taken out when ``null``; each row
-    then named by its target word (``target_word_of_row``, default the row itself)."""
-    words = range(len(on_words)) if target_word_of_row is None else target_word_of_row
-    dropped = _null_words(on_words, null)
-    return {(s, int(words[row])) for s, row in links if row not in dropped}
+    dropped = _null_words(matrix, 1, null and not shift)
+    return {(s, t) for s, t in links if t not in dropped}
 
 
 def _check_directional(method: str) -> None:
@@ -346,8 +330,8 @@ def agreement_links(
     rows, cols = min(forward.shape[0], backward.shape[0]), min(forward.shape[1], backward.shape[1])
     forward, backward = forward[:rows, :cols], backward[:rows, :cols]
     product = forward * backward
-    unaligned_targets = _null_words(forward.sum(axis=1), null[0])
-    unaligned_sources = _null_words(backward.sum(axis=0), null[1])
+    unaligned_targets = _null_words(forward, 1, null[0])
+    unaligned_sources = _null_words(backward, 0, null[1])
     by_target = {(int(s), t) for t, s in enumerate(product.argmax(axis=1))}
     by_source = {(s, int(t)) for s, t in enumerate(product.argmax(axis=0))}
     by_target, by_source = (
@@ -357,10 +341,13 @@ def agreement_links(
     return final_and(by_target & by_source, (by_target, by_source))
 
 
-def _null_words(on_words: np.ndarray, null: bool) -> set[int]:
-    """The words whose weight on the other side's words, ``on_words`` (words,), leaves more
-    than :data:`NULL_SHARE` to "</s>", when their model was taught null links (``null``)."""
-    return {int(w) for w in np.flatnonzero(on_words < 1 - NULL_SHARE)} if null else set()
+def _null_words(attention: np.ndarray, axis: int, null: bool) -> set[int]:
+    """The rows (``axis=1``) or columns (``axis=0``) of a word attention matrix whose weights,
+    summed over ``axis``, leave more than :data:`NULL_SHARE` to "</s>", when their model was
+    taught null links (``null``); for other models nothing is summed."""
+    if not null:
+        return set()
+    return {int(w) for w in np.flatnonzero(attention.sum(axis=axis) < 1 - NULL_SHARE)}
 
 
 def symmetric_links(
