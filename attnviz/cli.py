@@ -886,8 +886,9 @@ def _add_align_parsers(commands: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help=f"for --method {STATISTICAL_METHOD} and --adapt-guided: align the input together "
         "with the 'source ||| target' lines of FILE (such as the model's training text) "
-        "instead of using the model's priors; better links, but each run aligns the whole "
-        "file (a minute for 170,000 pairs) and reads the whole input first",
+        "instead of using the model's priors; better links (the links most of 3 runs find), "
+        "but each run aligns the whole file (1-2 minutes for 170,000 pairs) and the whole "
+        "input is read first",
     )
     _add_batch_size(aligner, "pairs")
     aligner.set_defaults(func=cmd_align)

@@ -19,7 +19,7 @@ from attnviz.align import (
     word_tokens,
     write_priors,
 )
-from attnviz.align.statistical import CORPUS_SAMPLERS, SAMPLERS
+from attnviz.align.statistical import CORPUS_RUNS, CORPUS_SAMPLERS, SAMPLERS
 from attnviz.cli import main
 from attnviz.data import Pair
 from attnviz.recipe import Recipe
@@ -125,6 +125,38 @@ def test_with_a_corpus_more_samplers_add_up_their_counts(reversal_corpus, monkey
     statistical_align([("a b", "b a")])
     assert asked == [CORPUS_SAMPLERS, SAMPLERS]
     assert CORPUS_SAMPLERS > SAMPLERS
+
+
+class _ScriptedAligner:
+    """Stands in for eflomal.Aligner: each run writes the next of ``RUNS`` (forward and
+    backward token links of the one pair) and counts the runs."""
+
+    RUNS = [("0-0 1-1", "0-0 1-1"), ("0-0 1-0", "0-0 1-0"), ("0-1 1-1", "0-1 1-1")]
+    done = 0
+
+    def __init__(self, **options):
+        pass
+
+    def align(self, sources, targets, links_filename_fwd, links_filename_rev, priors_input):
+        forward, backward = self.RUNS[_ScriptedAligner.done % len(self.RUNS)]
+        _ScriptedAligner.done += 1
+        Path(links_filename_fwd).write_text(f"{forward}\n" + "\n" * (len(sources) - 1))
+        Path(links_filename_rev).write_text(f"{backward}\n" + "\n" * (len(sources) - 1))
+
+
+def test_with_a_corpus_the_links_most_runs_found_are_kept(monkeypatch):
+    """eflomal's sampler is not seeded; with a corpus the pairs are aligned in several runs
+    and a link stays when most of them have it: here (0, 0) and (1, 1) are in two of three
+    runs, (1, 0) and (0, 1) in one. Without a corpus one run's links are returned as found."""
+    eflomal = pytest.importorskip("eflomal")
+    monkeypatch.setattr(eflomal, "Aligner", _ScriptedAligner)
+    monkeypatch.setattr(_ScriptedAligner, "done", 0)
+    corpus = [("x y", "y x")]
+    assert statistical_align([("a b", "a b")], corpus=corpus).links == [[(0, 0), (1, 1)]]
+    assert _ScriptedAligner.done == CORPUS_RUNS == 3
+    _ScriptedAligner.done = 1
+    assert statistical_align([("a b", "a b")]).links == [[(0, 0), (1, 0)]]
+    assert _ScriptedAligner.done == 2
 
 
 def test_an_empty_side_is_refused():

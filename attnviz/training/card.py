@@ -145,9 +145,6 @@ def _with_alignment(
         card["alignment"]["reference_aligner"] = reference_aligner_metrics(
             priors, gold_dir, language
         )
-        card["alignment"]["reference_aligner_with_training_text"] = reference_aligner_metrics(
-            None, gold_dir, language, runs=3, corpus=corpus
-        )
     return card
 
 
