@@ -1,4 +1,4 @@
-"""The bundled models decode exactly as they did before the engine was generalised.
+"""The bundled models decode as they did before the engine was generalised (pieces exactly).
 
 ``bundled_outputs.json`` holds, for several bundled models, the tokens, scores and attention
 checksums of greedy and beam-5 translations (one sentence at a time and batched) and of a
@@ -29,6 +29,7 @@ SENTENCES = {
     "dates-scaled_dot": ["12 March 1998", "Tuesday, 3 Oct 2017"],
     "reversal-dot": ["a b c d e", "k l m"],
 }
+TOLERANCE = 1e-4
 
 
 def _checksum(attention: np.ndarray) -> float:
@@ -70,19 +71,28 @@ def _outputs(name: str) -> dict:
 
 @pytest.mark.parametrize("name", sorted(SENTENCES))
 def test_bundled_model_decodes_as_recorded(name):
+    # Pieces and beam trees must match exactly; numbers within TOLERANCE, since float32
+    # products sum in another order on another CPU (AVX-512 kernels against AVX2: relative
+    # differences up to 1.1e-5 seen), while a change to the engine moves them far more.
     expected = json.loads(RECORD.read_text())[name]
     actual = _outputs(name)
     for key in ("beam1", "beam5", "batch1", "batch5"):
         for got, want in zip(actual[key], expected[key], strict=True):
             assert got["pieces"] == want["pieces"], (name, key)
             assert got["tree"] == want["tree"], (name, key)
-            np.testing.assert_allclose(got["scores"], want["scores"], rtol=1e-6, atol=1e-6)
-            assert got["attention"] == pytest.approx(want["attention"], rel=1e-6)
-            assert got["context"] == pytest.approx(want["context"], rel=1e-6)
+            np.testing.assert_allclose(got["scores"], want["scores"], rtol=TOLERANCE, atol=1e-5)
+            assert got["attention"] == pytest.approx(want["attention"], rel=TOLERANCE)
+            assert got["context"] == pytest.approx(want["context"], rel=TOLERANCE)
     assert actual["prefix"]["pieces"] == expected["prefix"]["pieces"]
-    assert actual["prefix"]["attention"] == pytest.approx(expected["prefix"]["attention"], rel=1e-6)
-    assert actual["forced"]["logprob"] == pytest.approx(expected["forced"]["logprob"], rel=1e-6)
-    assert actual["forced"]["attention"] == pytest.approx(expected["forced"]["attention"], rel=1e-6)
+    assert actual["prefix"]["attention"] == pytest.approx(
+        expected["prefix"]["attention"], rel=TOLERANCE
+    )
+    assert actual["forced"]["logprob"] == pytest.approx(
+        expected["forced"]["logprob"], rel=TOLERANCE
+    )
+    assert actual["forced"]["attention"] == pytest.approx(
+        expected["forced"]["attention"], rel=TOLERANCE
+    )
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--record"]:
