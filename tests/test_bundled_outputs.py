@@ -69,6 +69,10 @@ def _outputs(name: str) -> dict:
     return out
 
 
+def close(recorded: float) -> object:
+    return pytest.approx(recorded, rel=TOLERANCE)
+
+
 @pytest.mark.parametrize("name", sorted(SENTENCES))
 def test_bundled_model_decodes_as_recorded(name):
     # Pieces and beam trees must match exactly; numbers within TOLERANCE, since float32
@@ -81,18 +85,12 @@ def test_bundled_model_decodes_as_recorded(name):
             assert got["pieces"] == want["pieces"], (name, key)
             assert got["tree"] == want["tree"], (name, key)
             np.testing.assert_allclose(got["scores"], want["scores"], rtol=TOLERANCE, atol=1e-5)
-            assert got["attention"] == pytest.approx(want["attention"], rel=TOLERANCE)
-            assert got["context"] == pytest.approx(want["context"], rel=TOLERANCE)
+            assert got["attention"] == close(want["attention"])
+            assert got["context"] == close(want["context"])
     assert actual["prefix"]["pieces"] == expected["prefix"]["pieces"]
-    assert actual["prefix"]["attention"] == pytest.approx(
-        expected["prefix"]["attention"], rel=TOLERANCE
-    )
-    assert actual["forced"]["logprob"] == pytest.approx(
-        expected["forced"]["logprob"], rel=TOLERANCE
-    )
-    assert actual["forced"]["attention"] == pytest.approx(
-        expected["forced"]["attention"], rel=TOLERANCE
-    )
+    assert actual["prefix"]["attention"] == close(expected["prefix"]["attention"])
+    assert actual["forced"]["logprob"] == close(expected["forced"]["logprob"])
+    assert actual["forced"]["attention"] == close(expected["forced"]["attention"])
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--record"]:
